@@ -1,0 +1,1 @@
+"""gpufleet command line: offline plans, costs, policy verdicts and fleet operations."""

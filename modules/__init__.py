@@ -1,0 +1,1 @@
+"""gpufleet's Pulumi components, typed configuration and catalog."""

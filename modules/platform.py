@@ -1,0 +1,83 @@
+"""Compose the platform from typed config: the whole Pulumi program, minus the exports."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from .cluster import Cluster, ClusterArgs
+from .eks_addons import CoreAddons, CoreAddonsArgs
+from .iam import ServiceRole
+from .network import Network, NetworkArgs
+from .nodepool import NodePool, NodePoolArgs
+from .nodespec import gpu_spec, system_spec
+from .outputs import StackOutputs
+from .schema.stack import StackConfig
+from .tags import Tagger
+
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonSSMManagedInstanceCore",
+)
+
+
+def cluster_name(stack: str) -> str:
+    """Physical cluster name; logical names stay independent of it."""
+    return f"gpufleet-{stack}"
+
+
+def build(cfg: StackConfig) -> StackOutputs:
+    stack = pulumi.get_stack()
+    name = cluster_name(stack)
+    tagger = Tagger(cfg.tags, stack)
+    aws_provider = aws.Provider(
+        "aws",
+        region=cfg.region,
+        default_tags=aws.ProviderDefaultTagsArgs(tags=tagger.base),
+    )
+    on_aws = pulumi.ResourceOptions(providers=[aws_provider])
+
+    network = Network("network", NetworkArgs(
+        cidr=cfg.network.cidr, azs=cfg.network.azs, nat=cfg.nat, region=cfg.region,
+        cluster_name=name, tagger=tagger), opts=on_aws)
+    cluster = Cluster("cluster", ClusterArgs(
+        cluster_name=name, config=cfg.cluster, environment=cfg.environment, region=cfg.region,
+        subnet_ids=network.private_subnet_ids, tagger=tagger), opts=on_aws)
+    node_role = ServiceRole(
+        "nodes", service="ec2.amazonaws.com", tagger=tagger,
+        description=f"Worker nodes of {name}", managed_policies=NODE_POLICIES, opts=on_aws)
+
+    def pool(spec):
+        return NodePool(f"pool-{spec.name}", NodePoolArgs(
+            spec=spec, cluster_name=cluster.eks.name, node_role_arn=node_role.role.arn,
+            subnets={az: s.id for az, s in network.private_subnets.items()}, vpc_id=network.vpc.id,
+            cluster_security_group_id=cluster.security_group_id, tagger=tagger), opts=on_aws)
+
+    system = pool(system_spec(cfg.pools.system))
+    gpu_pools = {p.name: pool(gpu_spec(p, cfg.network.azs)) for p in cfg.pools.gpu}
+    CoreAddons("core", CoreAddonsArgs(
+        cluster_name=cluster.eks.name, tagger=tagger, versions=cfg.cluster.addon_versions,
+        nodes=[system.node_group]), opts=on_aws)
+
+    return StackOutputs(
+        cluster_name=cluster.eks.name,
+        cluster_endpoint=cluster.eks.endpoint,
+        kubeconfig=cluster.kubeconfig,
+        oidc_provider_arn=cluster.oidc_provider.arn,
+        vpc_id=network.vpc.id,
+        private_subnet_ids=pulumi.Output.all(*network.private_subnet_ids),
+        node_role_arn=node_role.role.arn,
+        gpu_pools={
+            p.name: {
+                "node_group": gpu_pools[p.name].node_group.node_group_name,
+                "instance_types": p.instance_types,
+                "capacity": p.capacity,
+                "sharing": p.sharing,
+                "min": p.min,
+                "max": p.max,
+            }
+            for p in cfg.pools.gpu
+        },
+    )

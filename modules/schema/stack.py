@@ -1,0 +1,71 @@
+"""The root of a stack's configuration and the rules that span sections."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .. import catalog
+from .base import StrictModel, fail
+from .foundation import ClusterConfig, CostTags, Environment, NetworkConfig
+from .pools import GpuPool, SystemPool
+
+
+class PoolsConfig(StrictModel):
+    system: SystemPool = SystemPool()
+    gpu: list[GpuPool] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "PoolsConfig":
+        seen: set[str] = set()
+        for i, pool in enumerate(self.gpu):
+            if pool.name in seen:
+                fail(f"gpu[{i}].name", pool.name, "a pool name not used by another pool of this stack")
+            if pool.name == "system":
+                fail(f"gpu[{i}].name", pool.name, "any name but 'system' (the system pool's name)")
+            seen.add(pool.name)
+        return self
+
+
+class StackConfig(StrictModel):
+    """Everything one stack (environment) declares. Keys are ``gpufleet:<field>``, except
+    ``region``, which is the AWS provider's own ``aws:region``."""
+
+    environment: Environment
+    region: str
+    tags: CostTags
+    network: NetworkConfig
+    cluster: ClusterConfig
+    pools: PoolsConfig = PoolsConfig()
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> "StackConfig":
+        regions = catalog.regions()
+        if self.region not in regions:
+            fail("region", self.region, f"an AWS region: {', '.join(sorted(regions))}")
+        for i, az in enumerate(self.network.azs):
+            if az not in regions[self.region]:
+                fail(f"network.azs[{i}]", az, f"an availability zone of {self.region}: {', '.join(regions[self.region])}")
+        if self.tags.env != self.environment:
+            fail("tags.env", self.tags.env, f"the stack's environment ({self.environment})")
+        if self.environment == "prod":
+            if len(self.network.azs) < 3:
+                fail("network.azs", self.network.azs, "at least 3 availability zones in prod")
+            if self.cluster.endpoint.public:
+                fail("cluster.endpoint.public", True, "false in prod (private endpoint only; reach it through VPN or a bastion)")
+        for i, pool in enumerate(self.pools.gpu):
+            if pool.efa_az is not None and pool.efa_az not in self.network.azs:
+                fail(f"pools.gpu[{i}].efa_az", pool.efa_az, f"one of the stack's AZs: {', '.join(self.network.azs)}")
+        return self
+
+    @property
+    def nat(self) -> Literal["single", "per_az"]:
+        """NAT strategy: the configured one, else ``per_az`` in prod and ``single`` elsewhere."""
+        return self.network.nat or ("per_az" if self.environment == "prod" else "single")
+
+    def pool(self, name: str) -> GpuPool:
+        return next(p for p in self.pools.gpu if p.name == name)
+
+
+SECTION_KEYS = tuple(f for f in StackConfig.model_fields if f != "region")
