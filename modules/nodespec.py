@@ -72,7 +72,7 @@ def gpu_labels(pool: GpuPool) -> dict[str, str]:
     labels = {
         POOL_LABEL: pool.name,
         "gpufleet.io/role": "gpu",
-        "gpufleet.io/gpu": pool.gpu_model.key,
+        "gpufleet.io/gpu": pool.gpu_label,
         "gpufleet.io/sharing": pool.sharing,
         "gpufleet.io/capacity": pool.capacity,
         "gpufleet.io/purpose": pool.purpose,

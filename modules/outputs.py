@@ -22,6 +22,9 @@ class StackOutputs:
     private_subnet_ids: pulumi.Output[list[str]] = output("Private subnets (one per AZ) where nodes run.")
     node_role_arn: pulumi.Output[str] = output("IAM role shared by the managed node groups.")
     gpu_pools: dict[str, Any] = output("GPU pools: node group name, instance types, capacity, sharing, sizes.")
+    storage: dict[str, Any] = output("Storage: EFS file system, buckets, StorageClass names (modules/storage).")
+    ml_platform: dict[str, Any] = output("ML stack: add-on releases, Kueue queues per team (modules/ml).")
+    cost: dict[str, Any] = output("Cost guards: budget, cost tool, monthly estimate (modules/cost).")
 
     def export(self) -> None:
         for f in fields(self):

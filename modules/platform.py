@@ -5,7 +5,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from . import cost, ml, storage
 from .cluster import Cluster, ClusterArgs
+from .context import PlatformContext
 from .eks_addons import CoreAddons, CoreAddonsArgs
 from .iam import ServiceRole
 from .network import Network, NetworkArgs
@@ -61,6 +63,13 @@ def build(cfg: StackConfig) -> StackOutputs:
         cluster_name=cluster.eks.name, tagger=tagger, versions=cfg.cluster.addon_versions,
         nodes=[system.node_group]), opts=on_aws)
 
+    ctx = PlatformContext(
+        cfg=cfg, stack=stack, cluster_name=name, tagger=tagger, aws_provider=aws_provider, network=network,
+        cluster=cluster, node_role=node_role, system_pool=system, gpu_pools=gpu_pools)
+    storage_out = storage.compose(ctx)
+    ml_out = ml.compose(ctx)
+    cost_out = cost.compose(ctx)
+
     return StackOutputs(
         cluster_name=cluster.eks.name,
         cluster_endpoint=cluster.eks.endpoint,
@@ -80,4 +89,7 @@ def build(cfg: StackConfig) -> StackOutputs:
             }
             for p in cfg.pools.gpu
         },
+        storage=storage_out,
+        ml_platform=ml_out,
+        cost=cost_out,
     )

@@ -167,6 +167,12 @@ class GpuPool(StrictModel):
         return self.instance.gpu_model
 
     @property
+    def gpu_label(self) -> str:
+        """GPU model key (``a100-40gb``) or, when the pool mixes memory sizes, the GPU name (``a100``)."""
+        models = {catalog.instance_type(t).gpu_model.key for t in self.instance_types}
+        return models.pop() if len(models) == 1 else self.instance.gpu_name
+
+    @property
     def has_nvme(self) -> bool:
         """Every instance type of the pool has local NVMe instance store."""
         return all(catalog.instance_type(t).has_nvme for t in self.instance_types)

@@ -7,9 +7,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .. import catalog
+from . import cost, ml, storage, teams
 from .base import StrictModel, fail
+from .cost import CostConfig
 from .foundation import ClusterConfig, CostTags, Environment, NetworkConfig
+from .ml import MlConfig
 from .pools import GpuPool, SystemPool
+from .storage import StorageConfig
+from .teams import Team
 
 
 class PoolsConfig(StrictModel):
@@ -38,6 +43,10 @@ class StackConfig(StrictModel):
     network: NetworkConfig
     cluster: ClusterConfig
     pools: PoolsConfig = PoolsConfig()
+    teams: list[Team] = []
+    storage: StorageConfig = StorageConfig()
+    ml: MlConfig = MlConfig()
+    cost: CostConfig = CostConfig()
 
     @model_validator(mode="after")
     def _cross_section(self) -> "StackConfig":
@@ -57,6 +66,13 @@ class StackConfig(StrictModel):
         for i, pool in enumerate(self.pools.gpu):
             if pool.efa_az is not None and pool.efa_az not in self.network.azs:
                 fail(f"pools.gpu[{i}].efa_az", pool.efa_az, f"one of the stack's AZs: {', '.join(self.network.azs)}")
+        seen: set[str] = set()
+        for i, team in enumerate(self.teams):
+            if team.name in seen:
+                fail(f"teams[{i}].name", team.name, "a team name not used by another team")
+            seen.add(team.name)
+        for section in (teams, storage, ml, cost):
+            section.check(self)
         return self
 
     @property
@@ -66,6 +82,9 @@ class StackConfig(StrictModel):
 
     def pool(self, name: str) -> GpuPool:
         return next(p for p in self.pools.gpu if p.name == name)
+
+    def team(self, name: str) -> Team:
+        return next(t for t in self.teams if t.name == name)
 
 
 SECTION_KEYS = tuple(f for f in StackConfig.model_fields if f != "region")
