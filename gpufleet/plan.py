@@ -7,9 +7,10 @@ mock engine and the result is a :class:`Plan`.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 
@@ -21,6 +22,23 @@ from . import engine
 
 PROJECT_ROOT = Path(stack_config.__file__).resolve().parents[1]
 SECRET = "[secret]"
+#: Reports added to every plan, in order: module ``gpufleet.reports.<name>`` with a
+#: ``report(plan) -> Report`` function. A missing module is skipped.
+REPORTS = ("cost", "policy")
+
+
+@dataclass
+class Report:
+    """One section of a plan: a key in ``--json``, a block of text, and whether it fails the plan."""
+
+    key: str
+    data: Any
+    text: str
+    failed: bool = False
+
+
+class ReportFn(Protocol):
+    def __call__(self, plan: "Plan") -> Report: ...
 
 
 @dataclass
@@ -31,7 +49,12 @@ class Plan:
     config: StackConfig
     resources: list[engine.Recorded]
     outputs: dict[str, Any]
-    extras: dict[str, Any] = field(default_factory=dict)
+    reports: list[Report] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """A report (e.g. a mandatory policy violation) fails the plan: exit code 1."""
+        return any(r.failed for r in self.reports)
 
     def by_type(self, typ: str) -> list[engine.Recorded]:
         return [r for r in self.resources if r.type == typ]
@@ -56,7 +79,7 @@ class Plan:
             ],
             "outputs": self.outputs,
         }
-        doc.update(self.extras)
+        doc.update({r.key: r.data for r in self.reports})
         return doc
 
 
@@ -78,7 +101,21 @@ def render(stack_or_path: str, root: Path | None = None) -> Plan:
         raise stack_config.ConfigError(shown, "(file)", stack_or_path,
                                        f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
     cfg, raw = stack_config.from_file(path, shown)
-    return run_program(cfg, raw, stack, shown)
+    plan = run_program(cfg, raw, stack, shown)
+    add_reports(plan)
+    return plan
+
+
+def add_reports(plan: Plan) -> Plan:
+    for name in REPORTS:
+        try:
+            module = importlib.import_module(f"{__package__}.reports.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.reports.{name}":
+                raise
+            continue
+        plan.reports.append(module.report(plan))
+    return plan
 
 
 def run_program(cfg: StackConfig, raw: dict[str, Any], stack: str, shown: str) -> Plan:

@@ -26,4 +26,7 @@ def run(args: argparse.Namespace) -> int:
         print(tree(result))
         print()
         print(pools_table(result))
-    return 0
+        for report in result.reports:
+            print()
+            print(report.text)
+    return 1 if result.failed else 0

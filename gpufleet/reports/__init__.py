@@ -1,0 +1,1 @@
+"""Sections added to every plan (``gpufleet.plan.REPORTS``): each module has ``report(plan) -> Report``."""
