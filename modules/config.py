@@ -39,7 +39,13 @@ class ConfigError(Exception):
         return f"{self.source}: {self.key_path}: got {_show(self.given)}; expected {self.expected}{tail}"
 
 
+class _Shown(str):
+    """A given value that is already phrased for the message (e.g. ``unknown key 'x'``)."""
+
+
 def _show(value: Any) -> str:
+    if isinstance(value, _Shown):
+        return str(value)
     if value is _MISSING:
         return "nothing (the key is missing)"
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
@@ -137,7 +143,7 @@ def _to_config_error(err: Mapping[str, Any], source: str, more: int) -> ConfigEr
         return ConfigError(source, path, _MISSING, "this required key to be set", more)
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
-        return ConfigError(source, path, given, f"a known key (unknown key '{loc[-1]}'); allowed here: {allowed}", more)
+        return ConfigError(source, path, _Shown(f"unknown key '{_qualify(str(loc[0])) if len(loc) == 1 else loc[-1]}'"), f"a key allowed here: {allowed}", more)
     msg = err["msg"]
     for prefix in ("Value error, ", "Input should be ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic_core import PydanticCustomError
 
 #: A Kubernetes label value / DNS-1123 label: used for pool and team names, which become
@@ -17,7 +17,17 @@ LABEL_KEY_RE = re.compile(
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
 
-Name = Annotated[str, StringConstraints(pattern=DNS_LABEL, min_length=1, max_length=40)]
+_DNS_LABEL_RE = re.compile(DNS_LABEL)
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 40 or not _DNS_LABEL_RE.match(value):
+        raise ValueError("a lowercase name of 1-40 characters a-z, 0-9 and '-', alphanumeric at both ends "
+                         "(it becomes a Kubernetes label value and part of resource names)")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_dns_label)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
 
