@@ -76,7 +76,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         name = state.get("name") or args.name
         token = args.typ.split(":")
         service = token[1].split("/")[0] if len(token) > 1 else "mock"
-        state.setdefault("arn", f"arn:aws:{service}:{self.region}:{ACCOUNT}:{args.name}")
+        region = "" if service == "iam" else self.region  # IAM ARNs are global
+        state.setdefault("arn", f"arn:aws:{service}:{region}:{ACCOUNT}:{args.name}")
         rid = f"{args.name}-id"
         if args.typ == "aws:eks/cluster:Cluster":
             state.update(

@@ -61,10 +61,12 @@ class NodePool(pulumi.ComponentResource):
             # EFA's OS-bypass traffic needs every protocol open between the pool's own nodes.
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-efa-in", security_group_id=efa_sg.id, referenced_security_group_id=efa_sg.id,
-                ip_protocol="-1", description="EFA: all traffic from the pool's nodes", opts=child)
+                ip_protocol="-1", description="EFA: all traffic from the pool's nodes",
+                tags=tag(f"{name}-efa-in", pool_tags), opts=child)
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-efa-out", security_group_id=efa_sg.id, referenced_security_group_id=efa_sg.id,
-                ip_protocol="-1", description="EFA: all traffic to the pool's nodes", opts=child)
+                ip_protocol="-1", description="EFA: all traffic to the pool's nodes",
+                tags=tag(f"{name}-efa-out", pool_tags), opts=child)
             security_groups.append(efa_sg.id)
             group = aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster",
                                            tags=tag(f"{name}-placement", pool_tags), opts=child)
