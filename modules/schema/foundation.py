@@ -23,9 +23,13 @@ class CostTags(StrictModel):
     """The cost-allocation tags every taggable resource carries (and the provider's default_tags)."""
 
     team: NonEmpty
+    """Team that owns the stack (tag ``team``)."""
     cost_center: NonEmpty = Field(alias="cost-center")
+    """Cost center billed (tag ``cost-center``)."""
     env: Environment
+    """Must equal ``gpufleet:environment`` (tag ``env``)."""
     project: NonEmpty
+    """Project (tag ``project``)."""
 
     @field_validator("team", "cost_center", "project")
     @classmethod
@@ -42,10 +46,11 @@ class NetworkConfig(StrictModel):
     """VPC layout: one private and one public subnet per availability zone."""
 
     cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/16")
+    """VPC range, /16 to /20, private (RFC 1918)."""
     azs: list[str] = Field(min_length=2, max_length=6)
-    #: ``single``: one NAT gateway for the VPC (cheap); ``per_az``: one per AZ (no cross-AZ
-    #: dependency). Default: ``single`` outside prod, ``per_az`` in prod (set by StackConfig).
+    """Availability zones of ``aws:region`` (2-6; prod needs 3)."""
     nat: Literal["single", "per_az"] | None = None
+    """``single``: one NAT gateway for the VPC (cheap); ``per_az``: one per AZ (no cross-AZ dependency). Default: ``single`` outside prod, ``per_az`` in prod (set by StackConfig)."""
 
     @field_validator("cidr")
     @classmethod
@@ -68,7 +73,9 @@ class EndpointConfig(StrictModel):
     """Who can reach the Kubernetes API. The private endpoint is always on."""
 
     public: bool = False
+    """Also expose the API publicly (never in prod), restricted to ``public_cidrs``."""
     public_cidrs: list[ipaddress.IPv4Network] = []
+    """CIDRs allowed to reach a public endpoint (never 0.0.0.0/0)."""
 
     @model_validator(mode="after")
     def _allowlist(self) -> "EndpointConfig":
@@ -86,11 +93,15 @@ class ClusterConfig(StrictModel):
     """The EKS control plane."""
 
     version: str
+    """Kubernetes minor version, in EKS standard support (``modules/data/eks_versions.json``)."""
     endpoint: EndpointConfig = EndpointConfig()
+    """API endpoint access: private always, public only with an allowlist."""
     admin_arns: list[str] = Field(min_length=1)
+    """IAM roles/users given cluster-admin through EKS access entries."""
     logs: list[ControlPlaneLog] = list(REQUIRED_LOGS)
-    #: Pin core add-on versions (``vpc-cni: v1.20.0-eksbuild.1``); unpinned ones get EKS's default.
+    """Control-plane log types (must include api, audit, authenticator)."""
     addon_versions: dict[Literal["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"], str] = {}
+    """Pin core add-on versions (``vpc-cni: v1.20.0-eksbuild.1``); unpinned ones get EKS's default."""
 
     @field_validator("version", mode="before")
     @classmethod

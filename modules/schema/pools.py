@@ -45,10 +45,15 @@ class SystemPool(StrictModel):
     """Small on-demand nodes for cluster add-ons (no taint, no GPU)."""
 
     instance_types: list[str] = Field(default=["m7i.large"], min_length=1)
+    """CPU instance types (spot needs at least two)."""
     capacity: Capacity = "on-demand"
+    """``spot`` only where interruptions are acceptable (dev)."""
     min: PositiveInt = 2
+    """Nodes always running."""
     max: PositiveInt = 3
+    """Upper bound for the cluster-autoscaler."""
     disk_gb: int = Field(default=50, ge=20, le=1000)
+    """Encrypted gp3 root volume size (GiB)."""
 
     @field_validator("instance_types")
     @classmethod
@@ -68,26 +73,37 @@ class GpuPool(StrictModel):
     """A managed node group of GPU instances, tainted ``nvidia.com/gpu=true:NoSchedule``."""
 
     name: Name
+    """Pool name: node label ``gpufleet.io/pool`` and part of resource names."""
     purpose: Purpose = "general"
+    """What runs there; the policy pack uses it (spot for training outside prod, no spot for prod inference)."""
     instance_types: list[str] = Field(min_length=1)
+    """GPU instance types, all with the same GPU model and count."""
     capacity: Capacity = "on-demand"
+    """``spot`` (capacity type SPOT) or ``on-demand``."""
     sharing: Sharing = "none"
-    #: ``sharing: mig``: the MIG manager config (value of ``nvidia.com/mig.config``).
+    """GPU sharing: whole GPUs, MIG partitions, or time-slicing."""
     mig_config: str | None = None
-    #: ``sharing: timeslice``: how many pods share one GPU.
+    """``sharing: mig``: the MIG manager config (value of ``nvidia.com/mig.config``)."""
     replicas: int | None = None
+    """``sharing: timeslice``: how many pods share one GPU."""
     min: NonNegativeInt = 0
+    """Nodes kept running: 0 unless ``always_on``."""
     max: PositiveInt
-    #: Keep ``min`` nodes running even when idle (GPU pools scale to zero otherwise).
+    """Upper bound for the cluster-autoscaler (prices the pool's worst case)."""
     always_on: bool = False
+    """Keep ``min`` nodes running even when idle (GPU pools scale to zero otherwise)."""
     ami: AmiFamily = "al2023"
+    """EKS NVIDIA AMI: AL2023 (default) or Bottlerocket."""
     disk_gb: int = Field(default=100, ge=50, le=4000)
-    #: Multi-node training: placement group, one AZ, EFA interfaces.
+    """Encrypted gp3 root volume size (GiB)."""
     efa: bool = False
-    #: With ``efa``: the AZ the pool is pinned to (default: the first AZ).
+    """Multi-node training: placement group, one AZ, EFA interfaces."""
     efa_az: str | None = None
+    """With ``efa``: the AZ the pool is pinned to (default: the first AZ)."""
     labels: dict[str, str] = {}
+    """Extra node labels (not under the platform's own prefixes)."""
     taints: list[Taint] = []
+    """Extra taints (the ``nvidia.com/gpu=true:NoSchedule`` taint is always set)."""
 
     @field_validator("instance_types")
     @classmethod

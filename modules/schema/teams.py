@@ -17,10 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 class Team(StrictModel):
     name: Name
-    #: percent of each GPU pool's capacity this team is guaranteed (pool name -> 0..100)
     shares: dict[str, int] = Field(default_factory=dict)
-    #: longest a batch job of this team may run (activeDeadlineSeconds bound, runaway-job alerts)
+    """percent of each GPU pool's capacity this team is guaranteed (pool name -> 0..100)"""
     max_job_hours: int = Field(default=24, ge=1, le=168)
+    """longest a batch job of this team may run (activeDeadlineSeconds bound, runaway-job alerts)"""
 
     @property
     def namespace(self) -> str:
