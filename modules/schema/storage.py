@@ -1,18 +1,206 @@
-"""Config models for storage: EFS datasets, NVMe scratch, checkpoints, S3 buckets (issue #3)."""
+"""Config models for storage: EFS datasets, NVMe scratch, checkpoints, S3 buckets (issue #3).
+
+``gpufleet:storage`` may be absent: every default below makes a sensible platform (a
+Regional elastic EFS with IA after 30 days, backups in prod, scratch on every AL2023 pool
+with instance store, baseline gp3 checkpoints, buckets with each team reading datasets and
+writing models).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Literal
 
-from .base import StrictModel
+from pydantic import Field, field_validator, model_validator
+
+from .base import Name, StrictModel, fail
 
 if TYPE_CHECKING:  # pragma: no cover
     from .stack import StackConfig
 
+#: Days after last access at which EFS may move a file to Infrequent Access (the values
+#: the EFS ``TransitionToIA`` API accepts).
+EFS_IA_DAYS = (1, 7, 14, 30, 60, 90, 180, 270, 365)
+#: S3 refuses a lifecycle transition to STANDARD_IA earlier than 30 days after creation.
+S3_IA_MIN_DAYS = 30
+#: EFS provisioned throughput range (MiB/s).
+EFS_PROVISIONED_MIBPS = (1, 3414)
+#: gp3 limits: IOPS, throughput (MiB/s) and at most 0.25 MiB/s per provisioned IOPS.
+GP3_IOPS = (3000, 16000)
+GP3_THROUGHPUT = (125, 1000)
+_PERMS = re.compile(r"^[0-7]{3,4}$")
+
+Access = Literal["none", "read", "read-write"]
+CsiAddon = Literal["aws-efs-csi-driver", "aws-ebs-csi-driver"]
+
+
+class EfsConfig(StrictModel):
+    """The shared-datasets file system (ReadWriteMany for distributed training)."""
+
+    #: ``elastic`` (pay per use, bursts with the job), ``bursting`` or ``provisioned``
+    throughput: Literal["elastic", "bursting", "provisioned"] = "elastic"
+    #: with ``throughput: provisioned``: MiB/s
+    provisioned_mibps: int | None = None
+    #: move files not read for this many days to Infrequent Access (back on first access); null: never
+    ia_after_days: int | None = 30
+    #: AWS Backup of the file system; default: on in prod, off elsewhere (never off in prod)
+    backups: bool | None = None
+    #: One Zone file system in this AZ (cheaper, one mount target; never in prod)
+    one_zone_az: str | None = None
+    #: keep the file system in AWS when it leaves the stack; default: true in prod
+    retain_on_delete: bool | None = None
+    #: POSIX identity every access point enforces, and the permissions of each PVC's directory
+    uid: int = Field(default=1000, ge=0, le=2**31 - 1)
+    gid: int = Field(default=1000, ge=0, le=2**31 - 1)
+    directory_perms: str = "770"
+
+    @field_validator("ia_after_days")
+    @classmethod
+    def _ia_days(cls, v: int | None) -> int | None:
+        if v is not None and v not in EFS_IA_DAYS:
+            raise ValueError(f"one of the days EFS allows for Infrequent Access: {', '.join(map(str, EFS_IA_DAYS))} "
+                             "(or null for never)")
+        return v
+
+    @field_validator("directory_perms")
+    @classmethod
+    def _perms(cls, v: str) -> str:
+        if not _PERMS.match(v):
+            raise ValueError("octal permissions as a string, e.g. '770'")
+        return v
+
+    @model_validator(mode="after")
+    def _throughput(self) -> "EfsConfig":
+        lo, hi = EFS_PROVISIONED_MIBPS
+        if self.throughput == "provisioned":
+            if self.provisioned_mibps is None or not lo <= self.provisioned_mibps <= hi:
+                fail("provisioned_mibps", self.provisioned_mibps,
+                     f"an integer from {lo} to {hi} (MiB/s) with throughput: provisioned")
+        elif self.provisioned_mibps is not None:
+            fail("provisioned_mibps", self.provisioned_mibps, "only with throughput: provisioned")
+        return self
+
+
+class ScratchConfig(StrictModel):
+    """Local NVMe scratch: the instance-store RAID0 offered as ``local-nvme`` volumes."""
+
+    #: GPU pools that offer scratch; default: every AL2023 GPU pool with instance store; [] for none
+    pools: list[str] | None = None
+    #: scratch volumes per node (each sees the whole array: capacity is shared, not reserved)
+    volumes_per_node: int = Field(default=1, ge=1, le=16)
+
+
+class CheckpointsConfig(StrictModel):
+    """The ``checkpoints`` StorageClass: encrypted gp3, reclaim Retain."""
+
+    iops: int = Field(default=GP3_IOPS[0], ge=GP3_IOPS[0], le=GP3_IOPS[1])
+    throughput_mibps: int = Field(default=GP3_THROUGHPUT[0], ge=GP3_THROUGHPUT[0], le=GP3_THROUGHPUT[1])
+
+    @model_validator(mode="after")
+    def _ratio(self) -> "CheckpointsConfig":
+        if self.throughput_mibps * 4 > self.iops:
+            fail("throughput_mibps", self.throughput_mibps,
+                 f"at most iops / 4 = {self.iops // 4} MiB/s (gp3 allows 0.25 MiB/s per provisioned IOPS)")
+        return self
+
+
+class BucketGrant(StrictModel):
+    """What one team's service account may do with the buckets."""
+
+    team: str
+    datasets: Access = "read"
+    models: Access = "read-write"
+    #: the service account (in the team's namespace) training jobs run as
+    service_account: Name = "training"
+
+
+class BucketsConfig(StrictModel):
+    """The datasets and models buckets of the stack."""
+
+    #: datasets objects move to STANDARD_IA this many days after creation; null: never
+    datasets_ia_after_days: int | None = 30
+    #: models: how many older versions of an object to keep ...
+    model_versions_kept: int = Field(default=5, ge=1, le=100)
+    #: ... and how many days an older version lives before it may expire
+    model_noncurrent_days: int = Field(default=30, ge=1, le=3650)
+    #: keep the buckets in AWS when they leave the stack; default: true in prod
+    retain_on_delete: bool | None = None
+    #: per-team access; default: every team reads datasets and writes models
+    grants: list[BucketGrant] | None = None
+
+    @field_validator("datasets_ia_after_days")
+    @classmethod
+    def _ia_days(cls, v: int | None) -> int | None:
+        if v is not None and not S3_IA_MIN_DAYS <= v <= 36500:
+            raise ValueError(f"at least {S3_IA_MIN_DAYS} days (S3 transitions to STANDARD_IA no earlier), or null for never")
+        return v
+
 
 class StorageConfig(StrictModel):
-    pass
+    efs: EfsConfig = EfsConfig()
+    scratch: ScratchConfig = ScratchConfig()
+    checkpoints: CheckpointsConfig = CheckpointsConfig()
+    buckets: BucketsConfig = BucketsConfig()
+    #: pin the CSI add-on versions; unpinned ones get EKS's default for the cluster version
+    addon_versions: dict[CsiAddon, str] = {}
 
 
 def check(cfg: "StackConfig") -> None:
     """Cross-section rules for storage (called by StackConfig's validator)."""
+    st, prod = cfg.storage, cfg.environment == "prod"
+    efs = st.efs
+    if efs.one_zone_az is not None:
+        if prod:
+            fail("storage.efs.one_zone_az", efs.one_zone_az,
+                 "null in prod (a Regional file system with a mount target in every AZ)")
+        if efs.one_zone_az not in cfg.network.azs:
+            fail("storage.efs.one_zone_az", efs.one_zone_az, f"one of the stack's AZs: {', '.join(cfg.network.azs)}")
+    if prod and efs.backups is False:
+        fail("storage.efs.backups", False, "true in prod (datasets are backed up daily)")
+    pools = {p.name: p for p in cfg.pools.gpu}
+    for i, name in enumerate(st.scratch.pools or []):
+        path = f"storage.scratch.pools[{i}]"
+        pool = pools.get(name)
+        if pool is None:
+            fail(path, name, f"a GPU pool of this stack: {', '.join(pools) or '(none)'}")
+        if not pool.has_nvme:
+            with_nvme = [p for p in pools.values() if p.has_nvme]
+            fail(path, name, f"a pool whose instance types have local NVMe instance store ({', '.join(pool.instance_types)} "
+                             f"{'has' if len(pool.instance_types) == 1 else 'have'} none); pools with NVMe: "
+                             f"{', '.join(p.name for p in with_nvme) or '(none)'}")
+        if pool.ami != "al2023":
+            fail(path, name, "a pool with ami: al2023 (scratch uses the nodeadm RAID0 array at /mnt/k8s-disks/0)")
+    if len(set(st.scratch.pools or [])) != len(st.scratch.pools or []):
+        fail("storage.scratch.pools", st.scratch.pools, "distinct pool names")
+    teams = [t.name for t in cfg.teams]
+    seen: set[str] = set()
+    for i, grant in enumerate(st.buckets.grants or []):
+        if grant.team not in teams:
+            fail(f"storage.buckets.grants[{i}].team", grant.team, f"a team of this stack: {', '.join(teams) or '(none)'}")
+        if grant.team in seen:
+            fail(f"storage.buckets.grants[{i}].team", grant.team, "a team not granted twice")
+        seen.add(grant.team)
+
+
+# ---- derived facts (pure; used by the storage components and the docs) ----
+
+def scratch_pools(cfg: "StackConfig") -> list[str]:
+    """GPU pools that offer ``local-nvme`` scratch."""
+    if cfg.storage.scratch.pools is not None:
+        return list(cfg.storage.scratch.pools)
+    return [p.name for p in cfg.pools.gpu if p.has_nvme and p.ami == "al2023"]
+
+
+def grants(cfg: "StackConfig") -> list[BucketGrant]:
+    """Bucket access per team: the configured grants, else every team with the defaults."""
+    if cfg.storage.buckets.grants is not None:
+        return list(cfg.storage.buckets.grants)
+    return [BucketGrant(team=t.name) for t in cfg.teams]
+
+
+def retain(cfg: "StackConfig", configured: bool | None) -> bool:
+    return cfg.environment == "prod" if configured is None else configured
+
+
+def efs_backups(cfg: "StackConfig") -> bool:
+    return cfg.environment == "prod" if cfg.storage.efs.backups is None else cfg.storage.efs.backups

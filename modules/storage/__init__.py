@@ -1,12 +1,97 @@
-"""Storage and data: EFS datasets, NVMe scratch, checkpoints, S3 buckets (issue #3)."""
+"""Storage and data: EFS datasets, NVMe scratch, checkpoints, S3 buckets (issue #3).
+
+Raw data lives in S3 (cheap, durable), shared datasets on EFS (ReadWriteMany for
+distributed training), scratch on local NVMe (fast, ephemeral), checkpoints on gp3
+volumes that outlive the job (reclaim Retain), final models in a versioned S3 bucket.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..context import PlatformContext
+from ..schema import storage as schema
+from . import classes, nvme
+from .buckets import SecureBucket, SecureBucketArgs, bucket_name
+from .classes import StorageClasses, StorageClassesArgs
+from .csi import EBS_DRIVER, EFS_DRIVER, CsiDriver, CsiDriverArgs, ebs_driver_policy, efs_driver_policy
+from .efs import Efs, EfsArgs
+from .grants import TeamDataAccess, TeamDataAccessArgs
+from .keys import DataKey
+
+BUCKET_PURPOSES = ("datasets", "models")
 
 
 def compose(ctx: PlatformContext) -> dict[str, Any]:
     """Declare the storage layer; returns the ``storage`` stack output."""
-    return {}
+    cfg, st, tag = ctx.cfg, ctx.cfg.storage, ctx.tagger
+    eks_name = ctx.cluster.eks.name
+    nodes = [ctx.system_pool.node_group]
+
+    key = DataKey("data-key", cluster_name=ctx.cluster_name, tagger=tag, opts=ctx.aws_opts)
+
+    efs = Efs("datasets-efs", EfsArgs(
+        config=st.efs, cluster_name=ctx.cluster_name, vpc_id=ctx.network.vpc.id,
+        subnets={az: s.id for az, s in ctx.network.private_subnets.items()},
+        node_security_group_id=ctx.cluster.security_group_id, kms_key_arn=key.arn,
+        backups=schema.efs_backups(cfg), retain_on_delete=schema.retain(cfg, st.efs.retain_on_delete),
+        tagger=tag), opts=ctx.aws_opts)
+
+    CsiDriver("efs-csi", CsiDriverArgs(
+        spec=EFS_DRIVER, policy=efs_driver_policy(efs.file_system.arn, cfg.region), cluster_name=eks_name,
+        tagger=tag, version=st.addon_versions.get(EFS_DRIVER.addon), nodes=nodes), opts=ctx.aws_opts)
+    CsiDriver("ebs-csi", CsiDriverArgs(
+        spec=EBS_DRIVER, policy=ebs_driver_policy(key.arn), cluster_name=eks_name,
+        tagger=tag, version=st.addon_versions.get(EBS_DRIVER.addon), nodes=nodes), opts=ctx.aws_opts)
+
+    scratch_pools = schema.scratch_pools(cfg)
+    sc = StorageClasses("storage-classes", StorageClassesArgs(
+        kms_key_arn=key.arn, file_system_id=efs.id, efs=st.efs, checkpoints=st.checkpoints,
+        scratch=bool(scratch_pools)), opts=ctx.k8s_opts)
+    if scratch_pools:
+        nvme.install("local-nvme", nvme.NvmeScratchArgs(
+            pools=[nvme.ScratchPool(p, tuple((t.key, t.value, t.effect) for t in cfg.pool(p).taints))
+                   for p in scratch_pools],
+            volumes_per_node=st.scratch.volumes_per_node), opts=ctx.k8s_opts)
+
+    # the account, from the cluster's ARN (arn:aws:eks:<region>:<account>:cluster/<name>)
+    account = ctx.cluster.eks.arn.apply(lambda arn: arn.split(":")[4])
+    b = st.buckets
+    retain = schema.retain(cfg, b.retain_on_delete)
+    buckets = {
+        "datasets": SecureBucket("datasets", SecureBucketArgs(
+            bucket=bucket_name(ctx.cluster_name, "datasets", account, cfg.region), purpose="datasets",
+            kms_key_arn=key.arn, tagger=tag, ia_after_days=b.datasets_ia_after_days,
+            retain_on_delete=retain), opts=ctx.aws_opts),
+        "models": SecureBucket("models", SecureBucketArgs(
+            bucket=bucket_name(ctx.cluster_name, "models", account, cfg.region), purpose="models",
+            kms_key_arn=key.arn, tagger=tag, versioned=True, noncurrent_versions_kept=b.model_versions_kept,
+            noncurrent_days=b.model_noncurrent_days, retain_on_delete=retain), opts=ctx.aws_opts),
+    }
+    team_roles = {}
+    for grant in schema.grants(cfg):
+        if grant.datasets == "none" and grant.models == "none":
+            continue
+        access = TeamDataAccess(f"data-access-{grant.team}", TeamDataAccessArgs(
+            team=grant.team, namespace=cfg.team(grant.team).namespace, grant=grant,
+            buckets={p: buckets[p].arn for p in BUCKET_PURPOSES}, kms_key_arn=key.arn,
+            cluster_name=eks_name, tagger=tag), opts=ctx.aws_opts)
+        team_roles[grant.team] = {
+            "namespace": cfg.team(grant.team).namespace,
+            "service_account": grant.service_account,
+            "role_arn": access.identity.role.arn,
+        }
+
+    return {
+        "file_system_id": efs.id,
+        "kms_key_arn": key.arn,
+        "buckets": {p: buckets[p].bucket_name for p in BUCKET_PURPOSES},
+        "storage_classes": {
+            "default": classes.DEFAULT_CLASS,
+            "checkpoints": classes.CHECKPOINTS_CLASS,
+            "shared_datasets": classes.DATASETS_CLASS,
+            "scratch": classes.SCRATCH_CLASS if scratch_pools else None,
+        },
+        "scratch_pools": scratch_pools,
+        "team_data_access": team_roles,
+    }
