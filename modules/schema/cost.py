@@ -1,18 +1,171 @@
-"""Config models for cost guards: budget, cost tool, scale-down schedules, pricing (issue #5)."""
+"""Config models for cost guards: budget, cost tool, scale-down schedules, pricing (issue #5).
+
+``gpufleet:cost`` in a stack file. Every field has a default, so a stack without the key
+still gets a budget, a cost tool and (outside prod) night/weekend scale-down.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+import zoneinfo
+from typing import TYPE_CHECKING, Literal
 
-from .base import StrictModel
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
+
+from .base import StrictModel, fail
 
 if TYPE_CHECKING:  # pragma: no cover
     from .stack import StackConfig
 
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+#: one field of a 5-field cron expression (minute hour day-of-month month day-of-week)
+CRON_FIELD = re.compile(r"^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$")
+CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+
+
+def _cron(v: str) -> str:
+    fields = v.split()
+    if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
+        raise ValueError("a 5-field cron expression 'minute hour day-of-month month day-of-week', e.g. '0 20 * * 1-5'")
+    for text, (lo, hi) in zip(fields[:2], CRON_RANGES[:2]):
+        for n in re.findall(r"\d+", text.split("/")[0]):
+            if not lo <= int(n) <= hi:
+                raise ValueError(f"a cron expression with minutes 0-59 and hours 0-23 (got {n} in '{text}')")
+    return v
+
+
+class Busy(StrictModel):
+    """How much a GPU pool works in a month, for the ``expected`` estimate."""
+
+    #: hours per month the pool runs ``nodes`` nodes (730 = all month)
+    hours: float = Field(ge=0, le=730)
+    #: nodes running during those hours (default: the pool's max)
+    nodes: PositiveInt | None = None
+
+
+class PoolSchedule(StrictModel):
+    #: nodes kept warm during work hours (the scheduled min size); 0 = on demand only
+    work_hours_nodes: NonNegativeInt = 0
+    #: leave this pool out of the night/weekend scale-down
+    exempt: bool = False
+
+
+class ScheduleConfig(StrictModel):
+    """Night and weekend scale-down of the GPU pools (non-prod only).
+
+    At ``stop`` every pool's Auto Scaling group goes to 0 nodes (max 0: running jobs stop);
+    at ``start`` it may scale again (max restored) and pools that ask get warm nodes.
+    """
+
+    enabled: bool = True
+    time_zone: str = "Etc/UTC"
+    stop: str = "0 20 * * 1-5"
+    start: str = "0 7 * * 1-5"
+    pools: dict[str, PoolSchedule] = {}
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone name, e.g. Europe/Berlin or America/New_York") from None
+        return v
+
+    @field_validator("stop", "start")
+    @classmethod
+    def _cron_fields(cls, v: str) -> str:
+        return _cron(v)
+
+
+class PrometheusConfig(StrictModel):
+    """The cost tool's own small Prometheus (CPU/memory are derived from the system pool)."""
+
+    volume_gb: int = Field(default=10, ge=2, le=500)
+    retention_days: int = Field(default=15, ge=2, le=90)
+
+
+class AlertConfig(StrictModel):
+    #: a GPU allocated to a pod but under this utilisation ...
+    idle_gpu_percent: int = Field(default=10, ge=1, le=90)
+    #: ... for this long fires ``GpuAllocatedButIdle``
+    idle_gpu_minutes: int = Field(default=60, ge=5, le=1440)
+
 
 class CostConfig(StrictModel):
-    pass
+    #: monthly budget of the stack in USD: the AWS Budget's limit; the ``expected`` estimate must fit
+    budget_usd: float = Field(default=1000.0, gt=0, le=10_000_000)
+    #: the in-cluster cost tool
+    tool: Literal["kubecost", "opencost"] = "kubecost"
+    #: spot price as a discount off on-demand (0.6 = pay 40 %) when no spot history is used
+    spot_discount: float = Field(default=0.6, ge=0, lt=1)
+    #: expected work per GPU pool (pool name -> hours and nodes); unlisted pools stay at min
+    busy: dict[str, Busy] = {}
+    #: GB per month through the NAT gateways (image pulls, datasets from the internet)
+    nat_gb: float = Field(default=0, ge=0)
+    #: GB per month of control-plane logs sent to CloudWatch
+    logs_gb: float = Field(default=0, ge=0)
+    #: GB stored on EFS (datasets, shared home) and in S3 (checkpoints, artefacts)
+    efs_gb: float = Field(default=0, ge=0)
+    s3_gb: float = Field(default=0, ge=0)
+    #: Network Load Balancers the add-ons create (ingress, inference endpoints)
+    load_balancers: NonNegativeInt = 0
+    prometheus: PrometheusConfig = PrometheusConfig()
+    alerts: AlertConfig = AlertConfig()
+    #: who gets budget and GPU alerts by e-mail (also subscribed to the SNS topic)
+    emails: list[str] = Field(default=[], max_length=10)
+    #: None: scale-down on with the defaults outside prod, off in prod
+    schedule: ScheduleConfig | None = None
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for i, addr in enumerate(v):
+            if not EMAIL.match(addr):
+                fail(f"[{i}]", addr, "an e-mail address (name@example.com)")
+        if len(set(v)) != len(v):
+            raise ValueError("distinct e-mail addresses")
+        return v
+
+
+def schedule_of(cfg: "StackConfig") -> ScheduleConfig | None:
+    """The scale-down schedule in force: None in prod or when disabled."""
+    if cfg.environment == "prod":
+        return None
+    sched = cfg.cost.schedule or ScheduleConfig()
+    return sched if sched.enabled else None
 
 
 def check(cfg: "StackConfig") -> None:
-    """Cross-section rules for cost (called by StackConfig's validator)."""
+    """Cross-section rules for cost (called by StackConfig's validator).
+
+    The first of the two cost guards: a config whose expected monthly cost exceeds its
+    budget fails here, before any resource is declared (the policy pack is the second).
+    """
+    pools = {p.name: p for p in cfg.pools.gpu}
+    names = ", ".join(pools) or "(none)"
+    for name, busy in cfg.cost.busy.items():
+        if name not in pools:
+            fail(f"cost.busy.{name}", name, f"a GPU pool of this stack: {names}")
+        if busy.nodes is not None and busy.nodes > pools[name].max:
+            fail(f"cost.busy.{name}.nodes", busy.nodes, f"at most the pool's max ({pools[name].max})")
+    sched = cfg.cost.schedule
+    if sched is not None:
+        if cfg.environment == "prod" and sched.enabled:
+            fail("cost.schedule.enabled", True, "false in prod (scheduled scale-down is for non-prod GPU pools)")
+        for name, ps in sched.pools.items():
+            if name not in pools:
+                fail(f"cost.schedule.pools.{name}", name, f"a GPU pool of this stack: {names}")
+            if ps.work_hours_nodes > pools[name].max:
+                fail(f"cost.schedule.pools.{name}.work_hours_nodes", ps.work_hours_nodes,
+                     f"at most the pool's max ({pools[name].max})")
+    from ..cost.model import estimate  # local: the model imports the schema
+
+    est = estimate(cfg)
+    expected = est.monthly["expected"]
+    if expected > cfg.cost.budget_usd:
+        top = sorted(est.items, key=lambda i: i.expected, reverse=True)[:2]
+        biggest = "; ".join(f"{i.name} ${i.expected:,.2f}" for i in top)
+        fail("cost.budget_usd", cfg.cost.budget_usd,
+             f"at least the stack's expected monthly cost ${expected:,.2f} (largest: {biggest}); "
+             f"raise the budget or cut gpufleet:cost.busy / pool sizes")
