@@ -8,7 +8,9 @@ does not block) or ``fail`` (``pulumi up`` would fail or do harm).
 Checks:
 - ``azs``: the stack's availability zones exist for this account in the region.
 - ``offerings``: every pool's instance types are offered in the AZs the pool uses
-  (``ec2.describe_instance_type_offerings``, location type ``availability-zone``).
+  (``ec2.describe_instance_type_offerings``, location type ``availability-zone``): an AZ
+  where none of a pool's types is offered fails; a type missing where another type of the
+  pool covers is a warning.
 - ``quotas``: the account's GPU vCPU quotas (Service Quotas, EC2) cover the pools' max
   (max nodes × vCPUs of the pool's largest type, summed per quota).
 - ``cluster``: no EKS cluster named ``gpufleet-<stack>`` exists that this stack doesn't manage.
@@ -163,10 +165,15 @@ def check_offerings(clients: Clients, cfg: StackConfig) -> list[Finding]:
             findings.append(Finding("offerings", "ok", f"pool {pool}: {', '.join(types)} offered in {', '.join(azs)}"))
             continue
         detail = "; ".join(f"{t} not offered in {', '.join(missing)}" for t, missing in gaps.items())
-        where = {az: [t for t in types if az in offered[t]] for az in azs}
-        usable = [az for az, ts in where.items() if len(ts) == len(types)]
-        hint = f" (AZs of {cfg.region} in this stack that offer all of them: {', '.join(usable) or 'none'})"
-        findings.append(Finding("offerings", "fail", f"pool {pool}: {detail}{hint}"))
+        bare = [az for az in azs if not any(az in offered[t] for t in types)]
+        if bare:
+            usable = [az for az in cfg.network.azs if all(az in offered[t] for t in types)]
+            hint = f" (AZs of this stack that offer all of them: {', '.join(usable) or 'none'})"
+            findings.append(Finding("offerings", "fail", f"pool {pool}: no instance type of the pool is offered in "
+                                                         f"{', '.join(bare)}: {detail}{hint}"))
+        else:
+            findings.append(Finding("offerings", "warn", f"pool {pool}: {detail} (the pool's other types cover "
+                                                         "those AZs, with less spot/capacity diversity there)"))
     return findings
 
 

@@ -1,0 +1,70 @@
+"""``gpufleet fleet plan|preview|up``: every cluster of ``stacks/fleet.yaml`` at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fleet", help="plan, preview or deploy every cluster named in stacks/fleet.yaml")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    plan = actions.add_parser("plan", help="render every cluster offline, in parallel, and summarise each")
+    plan.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count; 1: in-process)")
+    for name, text in (("preview", "pulumi preview --diff for every cluster (Automation API)"),
+                       ("up", "pulumi up for every cluster, the primary first (Automation API)")):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("--concurrency", type=int, default=2, help="clusters at a time after the primary (default 2)")
+        a.add_argument("--no-policy", action="store_true", help="run without --policy-pack policies")
+        a.add_argument("--project-dir", type=Path, default=None, help="the Pulumi project (default: this repo)")
+    for a in (plan, *[actions.choices[n] for n in ("preview", "up")]):
+        a.add_argument("--fleet", type=Path, default=None, help="the fleet file (default: stacks/fleet.yaml)")
+        a.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import fleet
+    from ..replicate import BadInput
+
+    try:
+        spec = fleet.load(args.fleet)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.action == "plan":
+        if args.jobs is not None and args.jobs < 1:
+            print("error: --jobs: expected a number of worker processes ≥ 1", file=sys.stderr)
+            return 2
+        progress = fleet.Progress(len(spec.clusters), sys.stderr)
+        summaries = fleet.plan_fleet(spec, args.jobs, progress)
+        print(f"gpufleet fleet plan: {len(summaries)} clusters from {spec.source} "
+              f"in {progress_elapsed(progress):.1f}s")
+        print(fleet.summary_table(summaries))
+        return 1 if any(s.failed or s.error for s in summaries) else 0
+    return deploy(args, spec)
+
+
+def progress_elapsed(progress) -> float:
+    import time
+
+    return time.perf_counter() - progress.start
+
+
+def deploy(args: argparse.Namespace, spec) -> int:
+    from .. import fleet
+    from ..plan import PROJECT_ROOT
+
+    try:
+        from pulumi import automation as auto
+
+        command = auto.PulumiCommand()
+    except FileNotFoundError:
+        print("error: the pulumi CLI is not installed (fleet preview/up drive it through the Automation API): "
+              "install it from https://www.pulumi.com/docs/install/ and log in to your backend", file=sys.stderr)
+        return 2
+    progress = fleet.Progress(len(spec.clusters), sys.stderr, label=f"fleet {args.action}")
+    results = fleet.deploy(spec, args.action, args.project_dir or PROJECT_ROOT, args.concurrency, command,
+                           None if args.no_policy else "policies", progress)
+    print(fleet.deploy_table(results))
+    return 1 if any(r.error for r in results) else 0

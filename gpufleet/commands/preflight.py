@@ -1,0 +1,28 @@
+"""``gpufleet preflight <stack>``: AWS checks against the live account before ``pulumi up``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("preflight", help="check a stack against the live AWS account (quotas, instance "
+                                         "offerings, AZs, cluster name) before pulumi up")
+    p.add_argument("stack", help="stack name (stacks/Pulumi.<stack>.yaml) or path to a stack file")
+    p.add_argument("--stacks-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..preflight import preflight
+    from ..replicate import BadInput
+
+    try:
+        result = preflight(args.stack, args.stacks_dir)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.text())
+    return 1 if result.failed else 0

@@ -1,0 +1,393 @@
+"""A fleet: several gpufleet stacks (clusters, usually in several regions) managed together.
+
+``stacks/fleet.yaml`` names the clusters::
+
+    global:                                  # optional: account-level resources
+      stack: acme/gpufleet-global/global     # fully qualified stack name (StackReference)
+      outputs: [model_bucket_arn]            # the outputs the clusters read
+    clusters:
+      - {stack: prod, region: us-east-1, role: primary}
+      - {stack: prod-west, region: us-west-2, role: replica}
+
+``plan_fleet`` renders every cluster offline in worker processes (the Pulumi mock
+runtime is per process) and summarises each; ``deploy`` drives ``pulumi preview|up`` for
+every cluster through the Automation API (one ``LocalWorkspace`` stack per cluster, with
+the stack file passed as ``config_file``, since ``stack_settings()`` ignores ``stackConfigDir``).
+``global_outputs`` is the cross-stack pattern: the program reads the global stack's
+outputs through one ``pulumi.StackReference``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence, TextIO
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from modules import config as stack_config
+
+from .replicate import BadInput, stacks_dir
+
+Role = Literal["primary", "replica", "standalone"]
+QUALIFIED_STACK = re.compile(r"^[\w.-]+/[\w.-]+/[\w.-]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class GlobalStack(_Strict):
+    """The stack holding account-level resources shared by the clusters (e.g. a model bucket)."""
+
+    #: fully qualified: ``<organization>/<project>/<stack>`` (what ``pulumi.StackReference`` takes)
+    stack: str
+    #: the outputs of that stack the clusters read
+    outputs: list[str] = []
+
+    @field_validator("stack")
+    @classmethod
+    def _qualified(cls, v: str) -> str:
+        if not QUALIFIED_STACK.match(v):
+            raise ValueError("a fully qualified stack name <organization>/<project>/<stack>")
+        return v
+
+
+class ClusterEntry(_Strict):
+    stack: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    region: str
+    role: Role = "replica"
+
+
+class FleetFile(_Strict):
+    global_: GlobalStack | None = Field(default=None, alias="global")
+    clusters: list[ClusterEntry] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    stack: str
+    region: str
+    role: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Fleet:
+    source: Path
+    clusters: tuple[Cluster, ...]
+    global_stack: GlobalStack | None = None
+
+    @property
+    def directory(self) -> Path:
+        return self.source.parent
+
+
+def default_file() -> Path:
+    return stacks_dir() / "fleet.yaml"
+
+
+def load(path: Path | None = None) -> Fleet:
+    """Read and check a fleet file: every named stack exists, validates and is in its region."""
+    path = Path(path) if path is not None else default_file()
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"no fleet file {path} (create one, see docs: stacks/fleet.yaml)") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path}: not valid YAML ({exc})") from None
+    try:
+        spec = FleetFile.model_validate(doc if doc is not None else {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]).replace(".global_", ".global") or "(file)"
+        raise BadInput(f"{path}: {where}: {err['msg'].removeprefix('Value error, ')} "
+                       f"(got {err.get('input')!r})") from None
+    clusters: list[Cluster] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(spec.clusters):
+        key = f"{path}: clusters[{i}]"
+        if entry.stack in seen:
+            raise BadInput(f"{key}.stack: {entry.stack!r} is listed twice")
+        seen.add(entry.stack)
+        file = path.parent / f"Pulumi.{entry.stack}.yaml"
+        if not file.is_file():
+            raise BadInput(f"{key}.stack: no stack file {file} for stack {entry.stack!r}")
+        cfg, _ = stack_config.from_file(file, f"{stack_config.STACKS_DIR}/{file.name}")
+        if cfg.region != entry.region:
+            raise BadInput(f"{key}.region: {entry.region!r}, but {file.name} deploys to aws:region {cfg.region!r}")
+        clusters.append(Cluster(entry.stack, entry.region, entry.role, file))
+    primaries = [c.stack for c in clusters if c.role == "primary"]
+    if len(primaries) > 1:
+        raise BadInput(f"{path}: clusters: at most one primary (got {', '.join(primaries)})")
+    return Fleet(path, tuple(clusters), spec.global_)
+
+
+# ---------------------------------------------------------------- fleet plan
+
+@dataclass
+class Summary:
+    stack: str
+    region: str
+    role: str
+    resources: int = 0
+    idle: float | None = None
+    max: float | None = None
+    violations: int | None = None
+    failed: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return "error" if self.error else ("FAILED" if self.failed else "ok")
+
+
+def summarize(cluster: Cluster) -> Summary:
+    """Render one cluster's stack and summarise it (runs in a worker process)."""
+    from . import plan as planner
+
+    start = time.perf_counter()
+    out = Summary(cluster.stack, cluster.region, cluster.role)
+    try:
+        result = planner.render(str(cluster.path))
+    except Exception as exc:  # noqa: BLE001 - one broken cluster is a row, not a crash
+        out.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    else:
+        out.resources = len(result.resources)
+        out.failed = result.failed
+        reports = {r.key: r.data for r in result.reports}
+        out.idle, out.max = cost_figures(reports.get("cost"))
+        out.violations = violation_count(reports["policy"]) if "policy" in reports else None
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def cost_figures(data: Any) -> tuple[float | None, float | None]:
+    """(idle, max) monthly USD from the plan's ``cost`` report (``{"monthly": {"idle", "max"}}``)."""
+    if not isinstance(data, dict):
+        return None, None
+    monthly = data.get("monthly") if isinstance(data.get("monthly"), dict) else data
+    idle, top = monthly.get("idle"), monthly.get("max")
+    num = (int, float)
+    return (idle if isinstance(idle, num) else None, top if isinstance(top, num) else None)
+
+
+def violation_count(data: Any) -> int:
+    """How many violations the plan's ``policy`` report lists."""
+    if isinstance(data, dict):
+        for key in ("violations", "results"):
+            if isinstance(data.get(key), list):
+                return len(data[key])
+        return sum(len(v) for v in data.values() if isinstance(v, list))
+    return len(data) if isinstance(data, list) else 0
+
+
+def _warm() -> None:
+    """Worker start: import the program once so the first render isn't charged for it."""
+    import gpufleet.plan  # noqa: F401
+    import modules.platform  # noqa: F401
+
+
+def plan_fleet(fleet: Fleet, jobs: int | None = None, progress: "Progress | None" = None) -> list[Summary]:
+    """Render every cluster, ``jobs`` at a time in worker processes (1: in this process)."""
+    clusters = list(fleet.clusters)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(clusters)))
+    progress = progress or Progress(len(clusters), stream=None)
+    done: dict[str, Summary] = {}
+    if jobs == 1:
+        for c in clusters:
+            done[c.stack] = summarize(c)
+            progress.step(done[c.stack])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_warm) as pool:
+            futures = {pool.submit(summarize, c): c for c in clusters}
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    c = futures[fut]
+                    try:
+                        done[c.stack] = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a dead worker: report the cluster
+                        done[c.stack] = Summary(c.stack, c.region, c.role, error=f"{type(exc).__name__}: {exc}")
+                    progress.step(done[c.stack])
+                if not finished:
+                    progress.tick()
+    progress.close()
+    return [done[c.stack] for c in clusters]
+
+
+class Progress:
+    """A progress bar on a terminal; one plain line per finished cluster otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO | None = sys.stderr, label: str = "fleet plan"):
+        self.total, self.stream, self.label = total, stream, label
+        self.count = 0
+        self.start = time.perf_counter()
+        self.tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+
+    def step(self, summary: Summary) -> None:
+        self.count += 1
+        if self.stream is None:
+            return
+        if self.tty:
+            self._bar(f"{summary.stack} {summary.status}")
+        else:
+            self.stream.write(f"{self.label}: [{self.count}/{self.total}] {summary.stack} {summary.status} "
+                              f"({summary.seconds:.1f}s)\n")
+            self.stream.flush()
+
+    def tick(self) -> None:
+        if self.tty:
+            self._bar("")
+
+    def _bar(self, last: str) -> None:
+        filled = self.WIDTH * self.count // max(self.total, 1)
+        elapsed = time.perf_counter() - self.start
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+                          f"{self.count}/{self.total} {elapsed:5.1f}s {last:<30.30}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"${x:,.0f}"
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def summary_table(summaries: Sequence[Summary]) -> str:
+    rows = [("cluster", "region", "role", "resources", "idle/mo", "max/mo", "violations", "status")]
+    for s in summaries:
+        rows.append((s.stack, s.region, s.role, str(s.resources) if not s.error else "-", _money(s.idle),
+                     _money(s.max), "-" if s.violations is None else str(s.violations), s.status))
+    idle = [s.idle for s in summaries if s.idle is not None]
+    top = [s.max for s in summaries if s.max is not None]
+    rows.append(("total", "", "", str(sum(s.resources for s in summaries)), _money(sum(idle)) if idle else "-",
+                 _money(sum(top)) if top else "-", "", ""))
+    text = table(rows)
+    errors = [f"{s.stack}: {s.error}" for s in summaries if s.error]
+    return text + ("\n" + "\n".join(errors) if errors else "")
+
+
+# ---------------------------------------------------------------- fleet preview / up (Automation API)
+
+@dataclass
+class DeployResult:
+    stack: str
+    region: str
+    role: str
+    changes: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return "error" if self.error else "ok"
+
+
+def workspace_options(project_dir: Path, pulumi_command: Any = None, env: dict[str, str] | None = None) -> Any:
+    from pulumi import automation as auto
+
+    return auto.LocalWorkspaceOptions(work_dir=str(project_dir), pulumi_command=pulumi_command,
+                                      env_vars=env or {})
+
+
+def deploy_one(cluster: Cluster, action: Literal["preview", "up"], project_dir: Path,
+               pulumi_command: Any = None, policy_pack: str | None = "policies",
+               on_output: Callable[[str], None] | None = None) -> DeployResult:
+    """``pulumi preview|up`` for one cluster through the Automation API (a local program in ``project_dir``)."""
+    from pulumi import automation as auto
+
+    start = time.perf_counter()
+    result = DeployResult(cluster.stack, cluster.region, cluster.role)
+    try:
+        stack = auto.create_or_select_stack(
+            stack_name=cluster.stack, work_dir=str(project_dir),
+            opts=workspace_options(project_dir, pulumi_command))
+        common: dict[str, Any] = dict(config_file=str(cluster.path.resolve()), on_output=on_output,
+                                      policy_packs=[policy_pack] if policy_pack else None)
+        if action == "preview":
+            out = stack.preview(diff=True, **common)
+            result.changes = dict(out.change_summary or {})
+        else:
+            out = stack.up(on_event=lambda _e: None, **common)
+            result.changes = dict(out.summary.resource_changes or {})
+    except Exception as exc:  # noqa: BLE001 - one failed cluster is a row; the others go on
+        result.error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def deploy(fleet: Fleet, action: Literal["preview", "up"], project_dir: Path, concurrency: int = 2,
+           pulumi_command: Any = None, policy_pack: str | None = "policies",
+           progress: Progress | None = None) -> list[DeployResult]:
+    """Run ``action`` for every cluster, ``concurrency`` at a time; the primary goes first, alone
+    (a broken change stops at one cluster), then the others."""
+    clusters = list(fleet.clusters)
+    first = [c for c in clusters if c.role == "primary"]
+    rest = [c for c in clusters if c.role != "primary"]
+    progress = progress or Progress(len(clusters), stream=None, label=f"fleet {action}")
+    results: dict[str, DeployResult] = {}
+
+    def run(c: Cluster) -> DeployResult:
+        r = deploy_one(c, action, project_dir, pulumi_command, policy_pack)
+        progress.step(Summary(c.stack, c.region, c.role, error=r.error, seconds=r.seconds))
+        return r
+
+    for c in first:
+        results[c.stack] = run(c)
+    if action == "up" and any(results[c.stack].error for c in first):
+        for c in rest:
+            results[c.stack] = DeployResult(c.stack, c.region, c.role, error="skipped: the primary failed")
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            futures: dict[str, Future] = {c.stack: pool.submit(run, c) for c in rest}
+            for name, fut in futures.items():
+                results[name] = fut.result()
+    progress.close()
+    return [results[c.stack] for c in clusters]
+
+
+def deploy_table(results: Sequence[DeployResult]) -> str:
+    ops = ("create", "update", "replace", "delete", "same")
+    rows = [("cluster", "region", "role", *ops, "time", "status")]
+    for r in results:
+        rows.append((r.stack, r.region, r.role, *(str(r.changes.get(op, 0)) if not r.error else "-" for op in ops),
+                     f"{r.seconds:.1f}s", r.status))
+    text = table(rows)
+    errors = [f"{r.stack}: {r.error}" for r in results if r.error]
+    return text + ("\n" + "\n".join(errors) if errors else "")
+
+
+# ---------------------------------------------------------------- cross-stack values
+
+def global_outputs(spec: GlobalStack, name: str = "global") -> dict[str, Any]:
+    """Inside the Pulumi program: the global stack's outputs, one ``pulumi.StackReference``.
+
+    Returns ``{output name: pulumi.Output}`` for ``spec.outputs`` (e.g. the shared model
+    bucket's ARN to grant teams read access). Under the offline mock engine the reference
+    is recorded like any resource and its outputs are unknown.
+    """
+    import pulumi
+
+    ref = pulumi.StackReference(name, stack_name=spec.stack)
+    return {key: ref.get_output(key) for key in spec.outputs}

@@ -1,0 +1,78 @@
+"""``gpufleet preflight``: check a stack against the live AWS account before ``pulumi up``.
+
+Runs every check of :mod:`gpufleet.aws_checks` in the stack's region: the AZs exist for the
+account, each pool's instance types are offered in its AZs, the GPU vCPU quotas cover the
+pools' max (a shortfall is a warning: scale-ups stall, nothing breaks), and no EKS cluster
+named ``gpufleet-<stack>`` exists that another stack (or no stack) owns.
+
+Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 bad input
+(unknown stack, invalid stack file) or no AWS credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modules import config as stack_config
+from modules.platform import cluster_name
+from modules.schema.stack import StackConfig
+
+from . import aws_checks
+from .replicate import BadInput, stacks_dir
+
+MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+
+
+@dataclass
+class Preflight:
+    stack: str
+    config: StackConfig
+    findings: list[aws_checks.Finding] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(f.level == "fail" for f in self.findings)
+
+    def text(self) -> str:
+        lines = [f"gpufleet preflight: stack {self.stack}, cluster {cluster_name(self.stack)}, "
+                 f"region {self.config.region}, AZs {', '.join(self.config.network.azs)}"]
+        lines += [f"  {MARK[f.level]} {f.check:<9} {f.message}" for f in self.findings]
+        counts = {level: sum(f.level == level for f in self.findings) for level in MARK}
+        verdict = "FAILED" if self.failed else "passed"
+        lines.append(f"preflight {verdict}: {counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failure(s)")
+        return "\n".join(lines)
+
+
+def load_stack(stack: str, directory: Path | None = None) -> tuple[str, StackConfig]:
+    """(stack name, validated config) for a stack name or a stack file path."""
+    if stack.endswith((".yaml", ".yml")):
+        path = Path(stack)
+        name = path.name.rsplit(".", 1)[0].removeprefix("Pulumi.")
+    else:
+        path, name = stacks_dir(directory) / f"Pulumi.{stack}.yaml", stack
+    if not path.is_file():
+        raise BadInput(f"unknown stack {stack!r}: no file {path}")
+    cfg, _ = stack_config.from_file(path, f"{stack_config.STACKS_DIR}/{path.name}")
+    return name, cfg
+
+
+def preflight(stack: str, directory: Path | None = None) -> Preflight:
+    """Run the checks; BadInput for a bad stack or missing credentials."""
+    name, cfg = load_stack(stack, directory)
+    if not aws_checks.credentials_available():
+        raise BadInput("no AWS credentials found (environment, profile, SSO or instance role): "
+                       "preflight checks the live account; log in (e.g. `aws sso login`) and retry")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    clients = aws_checks.make_clients(cfg.region)
+    result = Preflight(name, cfg)
+    for check in (lambda: aws_checks.check_azs(clients, cfg),
+                  lambda: aws_checks.check_offerings(clients, cfg),
+                  lambda: aws_checks.check_quotas(clients, cfg),
+                  lambda: aws_checks.check_cluster_name(clients, cluster_name(name), name)):
+        try:
+            result.findings += check()
+        except (ClientError, BotoCoreError) as exc:
+            result.findings.append(aws_checks.Finding("aws", "fail", f"AWS call failed: {exc}"))
+    return result
