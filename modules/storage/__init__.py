@@ -61,10 +61,12 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
     buckets = {
         "datasets": SecureBucket("datasets", SecureBucketArgs(
             bucket=bucket_name(ctx.cluster_name, "datasets", account, cfg.region), purpose="datasets",
+            label=f"{ctx.cluster_name}-datasets",
             kms_key_arn=key.arn, tagger=tag, ia_after_days=b.datasets_ia_after_days,
             retain_on_delete=retain), opts=ctx.aws_opts),
         "models": SecureBucket("models", SecureBucketArgs(
             bucket=bucket_name(ctx.cluster_name, "models", account, cfg.region), purpose="models",
+            label=f"{ctx.cluster_name}-models",
             kms_key_arn=key.arn, tagger=tag, versioned=True, noncurrent_versions_kept=b.model_versions_kept,
             noncurrent_days=b.model_noncurrent_days, retain_on_delete=retain), opts=ctx.aws_opts),
     }

@@ -42,6 +42,8 @@ def tls_only_policy(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
 class SecureBucketArgs:
     bucket: pulumi.Input[str]
     purpose: str
+    #: the Name tag (``gpufleet-dev-datasets``)
+    label: str
     kms_key_arn: pulumi.Input[str]
     tagger: Tagger
     versioned: bool = False
@@ -82,7 +84,7 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-bucket",
             bucket=args.bucket,
             force_destroy=False,
-            tags=args.tagger(f"{name}", {"gpufleet.io/data": args.purpose}),
+            tags=args.tagger(args.label, {"gpufleet.io/data": args.purpose}),
             opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=args.retain_on_delete),
         )
         bucket_id = self.bucket.id
