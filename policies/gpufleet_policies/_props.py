@@ -1,0 +1,138 @@
+"""Reading resource properties the same way in both paths.
+
+CrossGuard hands a policy ``args.props`` (wire form, camelCase) through a proxy that raises
+``UnknownValueError`` on a value not known during preview; the offline plan records the
+same props with ``"<computed>"`` in place of unknowns. :func:`get` returns :data:`UNKNOWN`
+for both, so a rule can skip what it cannot see instead of guessing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from pulumi_policy.proxy import UnknownValueError
+
+#: How the offline plan shows a value not known before deployment (``gpufleet.engine.UNKNOWN``).
+OFFLINE_UNKNOWN = "<computed>"
+
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNKNOWN: Any = _Unknown()
+_MISSING = object()
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+CLUSTER = "aws:eks/cluster:Cluster"
+ASG_TAG = "aws:autoscaling/tag:Tag"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+POOL_LABEL = "gpufleet.io/pool"
+PURPOSE_LABEL = "gpufleet.io/purpose"
+ALWAYS_ON_LABEL = "gpufleet.io/always-on"
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+def get(props: Any, path: str, default: Any = None) -> Any:
+    """``get(props, "scalingConfig.maxSize")``: the value, ``default`` when absent, ``UNKNOWN`` when not known yet."""
+    node = props
+    try:
+        for part in path.split("."):
+            if isinstance(node, Mapping):
+                node = node.get(part, _MISSING)
+            elif isinstance(node, (list, tuple)) and part.isdigit():
+                node = node[int(part)] if int(part) < len(node) else _MISSING
+            else:
+                node = _MISSING
+            if node is _MISSING or node is None:
+                return default
+            if node == OFFLINE_UNKNOWN:
+                return UNKNOWN
+    except UnknownValueError:
+        return UNKNOWN
+    return node
+
+
+def known(value: Any) -> bool:
+    return value is not UNKNOWN
+
+
+def plain(value: Any) -> Any:
+    """A proxied value as plain dicts/lists (unknown leaves become ``UNKNOWN``)."""
+    try:
+        if isinstance(value, Mapping):
+            return {k: plain(_item(value, k)) for k in list(value.keys())}
+        if isinstance(value, (list, tuple)):
+            return [plain(_index(value, i)) for i in range(len(value))]
+    except UnknownValueError:
+        return UNKNOWN
+    return UNKNOWN if value == OFFLINE_UNKNOWN else value
+
+
+def _item(m: Mapping, k: str) -> Any:
+    try:
+        return m[k]
+    except UnknownValueError:
+        return UNKNOWN
+
+
+def _index(seq: Any, i: int) -> Any:
+    try:
+        return seq[i]
+    except UnknownValueError:
+        return UNKNOWN
+
+
+def number(value: Any) -> float | None:
+    """A wire number (every number travels as a float) or a numeric string; None otherwise."""
+    if isinstance(value, bool) or value is UNKNOWN or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def tags_of(props: Any, key: str = "tags") -> dict[str, str]:
+    """A resource's tags as a dict: a map (most resources) or a list of ``{key, value}`` (Auto Scaling groups)."""
+    raw = plain(get(props, key, {}))
+    if isinstance(raw, list):
+        return {t.get("key"): t.get("value") for t in raw if isinstance(t, Mapping) and isinstance(t.get("key"), str)}
+    return {k: v for k, v in raw.items() if known(v)} if isinstance(raw, Mapping) else {}
+
+
+def environment(config: Mapping[str, Any], *props: Any) -> str | None:
+    """The stack's environment: the policy config's ``environment``, else the ``env``
+    cost-allocation tag of the resource(s) at hand (every taggable gpufleet resource carries it)."""
+    env = config.get("environment")
+    if env:
+        return str(env)
+    for p in props:
+        value = tags_of(p).get("env")
+        if value:
+            return str(value)
+    return None
+
+
+def stack_environment(config: Mapping[str, Any], resources: Iterable[Any]) -> str | None:
+    env = config.get("environment")
+    if env:
+        return str(env)
+    for r in resources:
+        value = tags_of(r.props).get("env")
+        if value in ENVIRONMENTS:
+            return str(value)
+    return None
+
+
+def short(resource: Any) -> str:
+    """How a message names a resource: its logical name."""
+    return getattr(resource, "name", None) or str(getattr(resource, "urn", "?"))

@@ -1,0 +1,106 @@
+"""The EKS control plane: supported version, private-ish endpoint, encrypted secrets."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import date
+
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from modules import catalog
+
+from ._props import CLUSTER, get, known, plain
+
+MANDATORY = EnforcementLevel.MANDATORY
+
+
+def _as_of(config) -> date:
+    value = config.get("asOf")
+    return date.fromisoformat(value) if value else date.today()
+
+
+def version_in_standard_support(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    version = get(args.props, "version")
+    today = _as_of(args.get_config())
+    versions = catalog.eks_versions()
+    supported = [v for v, info in versions.items() if info.in_standard_support(today)]
+    if known(version) and version is not None:
+        info = versions.get(str(version))
+        if info is None:
+            report(f"EKS cluster '{args.name}' asks for Kubernetes {version}, unknown to the EKS release "
+                   f"calendar (modules/data/eks_versions.json); use one in standard support: {', '.join(supported)}")
+        elif not info.in_standard_support(today):
+            when = (f"ended {info.end_of_standard_support}" if today > info.end_of_standard_support
+                    else f"starts {info.released}")
+            report(f"EKS cluster '{args.name}' runs Kubernetes {version}, whose standard support {when} "
+                   f"(extended support bills 6x the control-plane price); use one of: {', '.join(supported)}")
+    support = get(args.props, "upgradePolicy.supportType")
+    if support == "EXTENDED":
+        report(f"EKS cluster '{args.name}' has upgradePolicy.supportType EXTENDED: it would bill extended "
+               f"support after standard support ends; use STANDARD")
+
+
+def endpoint_not_open(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    public = get(args.props, "vpcConfig.endpointPublicAccess", True)  # AWS's default is public
+    if public is not True:
+        return
+    cidrs = plain(get(args.props, "vpcConfig.publicAccessCidrs", []))
+    if not known(cidrs):
+        return
+    open_to_all = [c for c in cidrs if isinstance(c, str) and _is_world(c)]
+    if not cidrs or open_to_all:
+        shown = ", ".join(open_to_all) or "no publicAccessCidrs (AWS default 0.0.0.0/0)"
+        report(f"EKS cluster '{args.name}' exposes its API endpoint to the whole internet ({shown}): "
+               f"keep it private (cluster.endpoint.public: false) or list the CIDRs that may reach it")
+
+
+def _is_world(cidr: str) -> bool:
+    try:
+        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != CLUSTER:
+        return
+    configs = plain(get(args.props, "encryptionConfig", None))
+    if not known(configs):
+        return
+    configs = configs if isinstance(configs, list) else [configs] if configs else []
+    encrypted = any(isinstance(c, dict) and "secrets" in (c.get("resources") or [])
+                    and (c.get("provider") or {}).get("keyArn") for c in configs)
+    if not encrypted:
+        report(f"EKS cluster '{args.name}' does not envelope-encrypt Kubernetes secrets: set encryptionConfig "
+               f"with resources [secrets] and a KMS key")
+
+
+POLICIES = [
+    ResourceValidationPolicy(
+        name="eks-version-standard-support",
+        description="The EKS cluster runs a Kubernetes version in standard support (no extended-support billing).",
+        validate=version_in_standard_support,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={
+            "asOf": {"type": "string", "description": "ISO date to judge support on (default: today)"},
+        }),
+    ),
+    ResourceValidationPolicy(
+        name="eks-endpoint-not-public",
+        description="The EKS API endpoint is not open to 0.0.0.0/0.",
+        validate=endpoint_not_open,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={}),
+    ),
+    ResourceValidationPolicy(
+        name="eks-secrets-encryption",
+        description="Kubernetes secrets are envelope-encrypted with a KMS key.",
+        validate=secrets_encryption,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={}),
+    ),
+]

@@ -1,0 +1,141 @@
+"""GPU sharing: Kueue quotas within what the pools can offer, time-slicing within a bound."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Iterator, Mapping
+
+import yaml
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
+                           ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+
+from . import defaults
+from ._pools import gpu_pools, node_template_resources
+from ._props import CONFIG_MAP, HELM_RELEASE, POOL_LABEL, get, known, plain
+
+MANDATORY = EnforcementLevel.MANDATORY
+KUEUE_GROUP = "kubernetes:kueue.x-k8s.io/"
+_QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "n": 1e-9, "u": 1e-6,
+           "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+
+
+def quantity(value: Any) -> float | None:
+    """A Kubernetes quantity (``8``, ``"500m"``, ``"16Gi"``) as a number; None when not one."""
+    if isinstance(value, bool) or value is None or not known(value):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        return None
+    number, suffix = float(m.group(1)), m.group(2)
+    if suffix is None:
+        return number
+    if suffix[0] in "eE":
+        return number * 10 ** int(suffix[1:])
+    return number * _SUFFIX[suffix]
+
+
+def _kind(r: Any, kind: str) -> bool:
+    return r.resource_type.startswith(KUEUE_GROUP) and r.resource_type.endswith(f":{kind}")
+
+
+def _k8s_name(r: Any) -> str:
+    name = get(r.props, "metadata.name")
+    return name if isinstance(name, str) else r.name
+
+
+def _n(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def quotas_within_capacity(args: StackValidationArgs, report: ReportViolation) -> None:
+    config = args.get_config()
+    percent = float(config.get("maxQuotaPercent") or 100)
+    flavor_pool: dict[str, str] = {}
+    for r in args.resources:
+        if _kind(r, "ResourceFlavor"):
+            labels = plain(get(r.props, "spec.nodeLabels", {}))
+            pool = labels.get(POOL_LABEL) if isinstance(labels, dict) else None
+            flavor_pool[_k8s_name(r)] = pool if isinstance(pool, str) else _k8s_name(r)
+    pools = {facts.pool: (r, facts) for r, facts in gpu_pools(args.resources)}
+    totals: dict[tuple[str, str], float] = defaultdict(float)
+    queues: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for cq in (r for r in args.resources if _kind(r, "ClusterQueue")):
+        for group in plain(get(cq.props, "spec.resourceGroups", [])) or []:
+            for flavor in (group or {}).get("flavors") or []:
+                for res in (flavor or {}).get("resources") or []:
+                    amount = quantity((res or {}).get("nominalQuota"))
+                    if amount is None or not isinstance(flavor.get("name"), str):
+                        continue
+                    key = (flavor["name"], str(res.get("name")))
+                    totals[key] += amount
+                    queues[key].append(_k8s_name(cq))
+    for (flavor, resource), total in sorted(totals.items()):
+        pool_name = flavor_pool.get(flavor, flavor)
+        if pool_name not in pools:
+            continue
+        node_group, facts = pools[pool_name]
+        per_node = node_template_resources(args.resources, node_group).get(resource)
+        if per_node is None or facts.max_size is None:
+            continue
+        capacity = facts.max_size * per_node
+        if total > capacity * percent / 100:
+            report(f"ClusterQueue(s) {', '.join(queues[(flavor, resource)])} guarantee {_n(total)} {resource} on "
+                   f"flavor '{flavor}', but pool '{pool_name}' offers at most {_n(capacity)} "
+                   f"({_n(facts.max_size)} nodes x {_n(per_node)})")
+
+
+def _timeslice_configs(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
+    """(where, parsed device-plugin config) for a ConfigMap or the GPU Operator chart's inline config."""
+    data: Mapping[str, Any] = {}
+    if args.resource_type == CONFIG_MAP:
+        data = plain(get(args.props, "data", {})) or {}
+    elif args.resource_type == HELM_RELEASE and str(get(args.props, "chart", "")).rsplit("/", 1)[-1] == "gpu-operator":
+        data = plain(get(args.props, "values.devicePlugin.config.data", {})) or {}
+    for key, text in (data.items() if isinstance(data, Mapping) else []):
+        if isinstance(text, str) and "timeSlicing" in text:
+            try:
+                yield key, yaml.safe_load(text)
+            except yaml.YAMLError:
+                continue
+
+
+def timeslice_replicas(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    config = args.get_config()
+    low = int(config.get("minReplicas") or defaults.TIMESLICE_REPLICAS["min"])
+    high = int(config.get("maxReplicas") or defaults.TIMESLICE_REPLICAS["max"])
+    for key, doc in _timeslice_configs(args):
+        resources = (((doc or {}).get("sharing") or {}).get("timeSlicing") or {}).get("resources") or []
+        for res in resources:
+            replicas = (res or {}).get("replicas")
+            if not isinstance(replicas, int) or not low <= replicas <= high:
+                report(f"time-slicing config '{key}' in '{args.name}' shares each {res.get('name', 'GPU')} "
+                       f"{replicas} ways: allowed {low} to {high} replicas (each replica gets 1/{replicas} of "
+                       f"the GPU's time and shares its memory without isolation)")
+
+
+POLICIES = [
+    StackValidationPolicy(
+        name="kueue-quota-within-capacity",
+        description="Kueue ClusterQueue nominal quotas per flavor fit the GPU pool's max nodes x per-node resources.",
+        validate=quotas_within_capacity,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={
+            "maxQuotaPercent": {"type": "number", "minimum": 1,
+                                "description": "sum of nominal quotas as a percent of pool capacity (default 100)"},
+        }),
+    ),
+    ResourceValidationPolicy(
+        name="timeslice-replicas-bound",
+        description="GPU time-slicing shares a GPU between a bounded number of pods.",
+        validate=timeslice_replicas,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={
+            "minReplicas": {"type": "integer", "minimum": 2, "description": "default 2"},
+            "maxReplicas": {"type": "integer", "minimum": 2, "description": "default 16"},
+        }),
+    ),
+]

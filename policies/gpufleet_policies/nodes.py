@@ -1,0 +1,166 @@
+"""GPU node pools: scale to zero, spot where it belongs, allowed instance types, node caps."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
+                           ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+
+from . import defaults
+from ._pools import gpu_pools, pool_facts
+from ._props import NODE_GROUP, environment, stack_environment
+
+MANDATORY = EnforcementLevel.MANDATORY
+ENV_PROP = {"environment": {"type": "string", "enum": ["dev", "staging", "prod"],
+                            "description": "the stack's environment (default: the resources' env tag)"}}
+
+
+def _gpu_pool(args: ResourceValidationArgs):
+    if args.resource_type != NODE_GROUP:
+        return None
+    facts = pool_facts(args.props, args.name)
+    return facts if facts.gpu else None
+
+
+def _n(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def scale_to_zero(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    pool = _gpu_pool(args)
+    if pool is None or pool.min_size is None or pool.min_size <= 0:
+        return
+    if pool.always_on(args.get_config()):
+        return
+    report(f"GPU pool '{pool.pool}' keeps {_n(pool.min_size)} node(s) running when idle "
+           f"(scalingConfig.minSize={_n(pool.min_size)}): GPU pools scale to zero; set min 0, "
+           f"or mark the pool always-on (pools.gpu[].always_on: true / policy config alwaysOnPools)")
+
+
+def spot_for_training(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    pool = _gpu_pool(args)
+    if pool is None or pool.purpose != "training" or pool.capacity in ("SPOT", "UNKNOWN"):
+        return
+    config = args.get_config()
+    env = environment(config, args.props)
+    exempt = config.get("onDemandEnvironments") or defaults.ON_DEMAND_TRAINING_ENVIRONMENTS
+    if env is None or env in exempt:
+        return
+    report(f"training pool '{pool.pool}' runs {pool.capacity} in {env}: training pools outside "
+           f"{', '.join(exempt)} must use spot capacity (capacity: spot, with at least two instance types)")
+
+
+def no_spot_for_prod_inference(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    pool = _gpu_pool(args)
+    if pool is None or pool.purpose != "inference" or not pool.spot:
+        return
+    config = args.get_config()
+    env = environment(config, args.props)
+    if env in (config.get("environments") or defaults.NO_SPOT_INFERENCE_ENVIRONMENTS):
+        report(f"inference pool '{pool.pool}' runs on spot in {env}: a spot interruption would take "
+               f"serving capacity away; production inference pools use on-demand capacity (capacity: on-demand)")
+
+
+def instance_type_allowlist(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    pool = _gpu_pool(args)
+    if pool is None:
+        return
+    config = args.get_config()
+    env = environment(config, args.props)
+    allowed = defaults.per_env(config, "allowedInstanceTypes", defaults.ALLOWED_GPU_INSTANCE_TYPES, env)
+    bad = [t for t in pool.instance_types if not any(fnmatch(t, p) for p in allowed)]
+    if bad:
+        report(f"GPU pool '{pool.pool}' uses {', '.join(bad)}, not allowed in {env or 'this stack'} "
+               f"(allowed: {', '.join(allowed)})")
+
+
+def max_nodes_per_pool(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    pool = _gpu_pool(args)
+    if pool is None or pool.max_size is None:
+        return
+    config = args.get_config()
+    env = environment(config, args.props)
+    limit = defaults.per_env(config, "maxNodes", defaults.MAX_NODES_PER_POOL, env)
+    if pool.max_size > limit:
+        report(f"GPU pool '{pool.pool}' can scale to {_n(pool.max_size)} nodes (scalingConfig.maxSize); "
+               f"{env or 'this stack'} allows at most {limit} per pool")
+
+
+def max_gpu_nodes_per_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+    pools = gpu_pools(args.resources)
+    config = args.get_config()
+    env = stack_environment(config, args.resources)
+    limit = defaults.per_env(config, "maxNodes", defaults.MAX_GPU_NODES_PER_STACK, env)
+    total = sum(f.max_size or 0 for _, f in pools)
+    if total > limit:
+        parts = ", ".join(f"{f.pool} {_n(f.max_size or 0)}" for _, f in pools)
+        report(f"the GPU pools can scale to {_n(total)} nodes together ({parts}); "
+               f"{env or 'this stack'} allows at most {limit}")
+
+
+POLICIES = [
+    ResourceValidationPolicy(
+        name="gpu-pool-scale-to-zero",
+        description="GPU node pools scale to zero (min 0) unless marked always-on.",
+        validate=scale_to_zero,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={
+            "alwaysOnPools": {"type": "array", "items": {"type": "string"},
+                              "description": "pools allowed to keep min nodes (also: node label gpufleet.io/always-on=true)"},
+        }),
+    ),
+    ResourceValidationPolicy(
+        name="spot-for-training-outside-prod",
+        description="Training GPU pools (label gpufleet.io/purpose=training) use spot capacity outside prod.",
+        validate=spot_for_training,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={
+            **ENV_PROP,
+            "onDemandEnvironments": {"type": "array", "items": {"type": "string"},
+                                     "description": "environments where training may run on-demand (default prod)"},
+        }),
+    ),
+    ResourceValidationPolicy(
+        name="no-spot-for-prod-inference",
+        description="Production inference GPU pools (label gpufleet.io/purpose=inference) never use spot.",
+        validate=no_spot_for_prod_inference,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={
+            **ENV_PROP,
+            "environments": {"type": "array", "items": {"type": "string"},
+                             "description": "environments whose inference pools must be on-demand (default prod)"},
+        }),
+    ),
+    ResourceValidationPolicy(
+        name="gpu-instance-type-allowlist",
+        description="GPU pools use instance types allowed for the stack's environment.",
+        validate=instance_type_allowlist,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={
+            **ENV_PROP,
+            "allowedInstanceTypes": {"type": "array", "items": {"type": "string"},
+                                     "description": "fnmatch patterns (default: per environment, see defaults.py)"},
+        }),
+    ),
+    ResourceValidationPolicy(
+        name="max-gpu-nodes-per-pool",
+        description="A GPU pool's max size stays within the environment's per-pool cap.",
+        validate=max_nodes_per_pool,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={
+            **ENV_PROP,
+            "maxNodes": {"type": "integer", "minimum": 0, "description": "default: dev 4, staging 8, prod 16"},
+        }),
+    ),
+    StackValidationPolicy(
+        name="max-gpu-nodes-per-stack",
+        description="All GPU pools of the stack together stay within the environment's GPU node cap.",
+        validate=max_gpu_nodes_per_stack,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={
+            **ENV_PROP,
+            "maxNodes": {"type": "integer", "minimum": 0, "description": "default: dev 8, staging 16, prod 48"},
+        }),
+    ),
+]
