@@ -69,6 +69,7 @@ REPLACE_RULES: dict[str, tuple[Rule, ...]] = {
         Rule("kmsKeyId", ref=KMS),
         Rule("performanceMode"),
         Rule("creationToken"),
+        Rule("availabilityZoneName"),  # One Zone file systems
     ),
     "aws:s3/bucket:Bucket": (Rule("bucket"), Rule("bucketPrefix")),
     "aws:s3/bucketV2:BucketV2": (Rule("bucket"), Rule("bucketPrefix")),
@@ -155,7 +156,8 @@ def leaf_changes(base: Any, head: Any, prefix: str = "") -> list[str]:
 
 
 def covered(path: str, prefixes: Iterable[str]) -> bool:
-    return any(path == p or path.startswith(p + ".") or p.startswith(path + ".") for p in prefixes)
+    """``path`` is one of ``prefixes`` or inside one."""
+    return any(path == p or path.startswith(p + ".") for p in prefixes)
 
 
 @dataclass

@@ -1,0 +1,284 @@
+"""The replacement guard (``gpufleet diff``): real before/after configs rendered under the
+mock engine, the reference rules (launch template id vs version), protected deletes,
+exit codes, output formats and bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gpufleet import cli
+from gpufleet import diff as guard
+
+from .conftest import shipped_plan
+from .helpers import edit, raw_config, render
+
+NG = "aws:eks/nodeGroup:NodeGroup"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+CLUSTER = "aws:eks/cluster:Cluster"
+
+
+def doc(stack: str = "dev") -> dict:
+    """The shipped stack's plan document (a fresh copy to edit)."""
+    return copy.deepcopy(shipped_plan(stack).to_json())
+
+
+def res(d: dict, typ: str, name: str) -> dict:
+    return next(r for r in d["resources"] if r["type"] == typ and r["name"] == name)
+
+
+def by_name(result: guard.PlanDiff, action: str) -> dict[str, guard.Change]:
+    return {c.name: c for c in result.of(action)}
+
+
+def write(tmp_path, name: str, d: dict) -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(d))
+    return str(path)
+
+
+# ---------------------------------------------------------------- real configs
+
+@pytest.fixture(scope="module")
+def pools_changed() -> dict:
+    """dev with shared-l4 on another instance type, train-spot moved to on-demand and
+    the system pool allowed one more node."""
+    raw = raw_config("dev")
+    edit(raw, "gpufleet:pools.gpu[0].instance_types", ["g6.2xlarge"])
+    edit(raw, "gpufleet:pools.gpu[1].capacity", "on-demand")
+    edit(raw, "gpufleet:pools.system.max", 4)
+    return render(raw, "dev").to_json()
+
+
+def test_unchanged_stack_has_nothing_to_report():
+    result = guard.compare(doc(), doc())
+    assert result.changes == [] and not result.blocking
+    assert result.unchanged == len(doc()["resources"])
+
+
+def test_instance_types_and_capacity_type_replace_their_node_groups(pools_changed):
+    result = guard.compare(doc(), pools_changed)
+    replaced = by_name(result, "replace")
+    assert set(replaced) == {"pool-shared-l4-ng", "pool-train-spot-ng"}
+    (it,) = replaced["pool-shared-l4-ng"].reasons
+    assert (it.path, it.base, it.head) == ("instanceTypes", ["g6.xlarge"], ["g6.2xlarge"])
+    assert [(r.path, r.base, r.head) for r in replaced["pool-train-spot-ng"].reasons] == [("capacityType", "SPOT", "ON_DEMAND")]
+    # a bigger max is an in-place update of the node group, not a replacement
+    assert by_name(result, "update")["pool-system-ng"].paths == ["scalingConfig.maxSize"]
+    assert result.blocking
+
+
+def test_changing_the_cluster_subnets_replaces_every_node_group():
+    raw = edit(raw_config("dev"), "gpufleet:network.azs", ["us-east-1a", "us-east-1c"])
+    result = guard.compare(doc(), render(raw, "dev").to_json())
+    replaced = by_name(result, "replace")
+    for pool in ("system", "shared-l4", "train-spot"):
+        (reason,) = replaced[f"pool-{pool}-ng"].reasons
+        assert reason.path == "subnetIds"
+        assert reason.base == ["network-private-us-east-1a-id", "network-private-us-east-1b-id"]
+        assert reason.head == ["network-private-us-east-1a-id", "network-private-us-east-1c-id"]
+    # the cluster itself takes new subnets in place; the 1b subnets go, the 1c ones come
+    assert "cluster-eks" in by_name(result, "update")
+    assert "vpcConfig.subnetIds" in by_name(result, "update")["cluster-eks"].paths
+    assert {"network-private-us-east-1b", "network-public-us-east-1b"} <= set(by_name(result, "delete"))
+    assert {"network-private-us-east-1c", "network-public-us-east-1c"} <= set(by_name(result, "add"))
+
+
+def test_a_removed_pool_is_a_delete_and_a_protected_one_blocks():
+    raw = raw_config("dev")
+    edit(raw, "gpufleet:pools.gpu", [p for p in raw["gpufleet:pools"]["gpu"] if p["name"] != "train-spot"])
+    for team in raw["gpufleet:teams"]:
+        team["shares"].pop("train-spot")
+    head = render(raw, "dev").to_json()
+    result = guard.compare(doc(), head)
+    deleted = by_name(result, "delete")
+    assert {"pool-train-spot-ng", "pool-train-spot-lt", "pool-train-spot"} <= set(deleted)
+    assert not result.protected_deletes and not result.of("replace") and not result.blocking
+    # the same change where the node group is protected (as the storage layer protects data)
+    base = doc()
+    res(base, NG, "pool-train-spot-ng")["options"]["protect"] = True
+    result = guard.compare(base, head)
+    assert [c.name for c in result.protected_deletes] == ["pool-train-spot-ng"]
+    assert result.blocking
+
+
+def test_storage_data_is_protected_and_its_identity_forces_replacement():
+    """Once the storage layer renders buckets and EFS: deleting them is a protected
+    delete, renaming a bucket or changing EFS encryption replaces it."""
+    base = doc()
+    data = [r for r in base["resources"] if r["type"] in ("aws:s3/bucket:Bucket", "aws:efs/fileSystem:FileSystem")]
+    if not data:
+        pytest.skip("the dev plan has no buckets or EFS yet (storage layer not composed)")
+    assert all(r["options"]["protect"] for r in data)
+    head = copy.deepcopy(base)
+    head["resources"] = [r for r in head["resources"] if r["urn"] not in {d["urn"] for d in data}]
+    assert {c.name for c in guard.compare(base, head).protected_deletes} == {d["name"] for d in data}
+    head = copy.deepcopy(base)
+    for r in head["resources"]:
+        if r["type"] == "aws:s3/bucket:Bucket":
+            r["inputs"]["bucket"] += "-renamed"
+        if r["type"] == "aws:efs/fileSystem:FileSystem":
+            r["inputs"]["performanceMode"] = "maxIO"
+    replaced = guard.compare(base, head).of("replace")
+    assert {c.name for c in replaced} == {d["name"] for d in data}
+    assert all(c.protected for c in replaced)
+
+
+# ---------------------------------------------------------------- rules on plan documents
+
+def test_launch_template_version_is_in_place_but_another_template_replaces():
+    base = doc()
+    head = doc()
+    res(head, NG, "pool-shared-l4-ng")["inputs"]["launchTemplate"]["version"] = "2"
+    result = guard.compare(base, head)
+    assert by_name(result, "update")["pool-shared-l4-ng"].paths == ["launchTemplate.version"]
+    assert not result.blocking
+    # the node group now points at another pool's launch template
+    ng = res(head, NG, "pool-shared-l4-ng")
+    other = res(head, LT, "pool-train-spot-lt")
+    ng["options"]["depends_on"] = [u for u in ng["options"]["depends_on"] if "launchTemplate" not in u] + [other["urn"]]
+    ng["inputs"]["launchTemplate"]["id"] = "lt-other"
+    (reason,) = by_name(guard.compare(base, head), "replace")["pool-shared-l4-ng"].reasons
+    assert reason.path == "launchTemplate.id" and "pool-train-spot-lt" in reason.why
+
+
+def test_placeholder_ids_of_the_same_launch_template_are_not_a_change():
+    """Mock ids differ between processes (hash seeds): the rule follows the reference."""
+    head = doc()
+    for r in head["resources"]:
+        if r["type"] == NG:
+            r["inputs"]["launchTemplate"]["id"] = "lt-000000000042"
+    assert guard.compare(doc(), head).changes == []
+
+
+def test_a_replaced_launch_template_replaces_its_node_group():
+    head = doc()
+    res(head, LT, "pool-system-lt")["inputs"]["name"] = "renamed"
+    replaced = by_name(guard.compare(doc(), head), "replace")
+    assert set(replaced) == {"pool-system-lt", "pool-system-ng"}
+    assert replaced["pool-system-ng"].reasons[0].why == "LaunchTemplate pool-system-lt is replaced"
+
+
+def test_cluster_rules_name_role_and_encryption_removal():
+    head = doc()
+    cluster = res(head, CLUSTER, "cluster-eks")["inputs"]
+    cluster["name"] = "gpufleet-dev-2"
+    del cluster["encryptionConfig"]
+    (change,) = guard.compare(doc(), head).of("replace")
+    assert change.name == "cluster-eks"
+    assert [r.path for r in change.reasons] == ["name", "encryptionConfig"]
+    # turning encryption on is done in place
+    base = doc()
+    del res(base, CLUSTER, "cluster-eks")["inputs"]["encryptionConfig"]
+    result = guard.compare(base, doc())
+    assert not result.of("replace") and "cluster-eks" in by_name(result, "update")
+
+
+def test_a_provider_in_another_region_replaces_what_it_manages():
+    head = doc()
+    res(head, "pulumi:providers:aws", "aws")["inputs"]["region"] = "us-west-2"
+    replaced = by_name(guard.compare(doc(), head), "replace")
+    assert replaced["aws"].reasons[0].path == "region"
+    assert replaced["network-vpc"].reasons[0].why == "its provider aws is replaced"
+    managed = {r["name"] for r in doc()["resources"] if (r["options"]["provider"] or "").endswith("::aws::aws-id")}
+    assert managed and managed <= set(replaced)
+
+
+def test_a_rename_through_an_alias_is_not_a_delete():
+    head = doc()
+    lt = res(head, LT, "pool-system-lt")
+    old_urn = lt["urn"]
+    lt["urn"] = old_urn.replace("::pool-system-lt", "::pool-system-launch-template")
+    lt["name"] = "pool-system-launch-template"
+    lt["options"]["aliases"] = [old_urn]
+    result = guard.compare(doc(), head)
+    assert not result.of("delete") and not result.of("add") and not result.blocking
+    assert by_name(result, "update")["pool-system-launch-template"].renamed_from == old_urn
+
+
+def test_rules_name_properties_the_program_sends():
+    """The table's paths for resources the foundation renders exist in the wire inputs
+    (a typo would silently never fire)."""
+    alternatives = {(NG, "launchTemplate.name"), (LT, "name"), (LT, "namePrefix"),
+                    ("aws:s3/bucket:Bucket", "bucketPrefix"), ("aws:s3/bucketV2:BucketV2", "bucketPrefix"),
+                    ("aws:efs/fileSystem:FileSystem", "availabilityZoneName")}
+    for typ, rules in guard.REPLACE_RULES.items():
+        found = [r for r in doc("prod")["resources"] if r["type"] == typ]
+        for rule in rules:
+            if found and (typ, rule.path) not in alternatives:
+                assert any(guard.get(r["inputs"], rule.path) is not guard.MISSING for r in found), (typ, rule.path)
+
+
+@given(st.recursive(st.integers() | st.text(max_size=3),
+                    lambda kids: st.dictionaries(st.sampled_from("abc"), kids, max_size=3), max_leaves=8),
+       st.recursive(st.integers() | st.text(max_size=3),
+                    lambda kids: st.dictionaries(st.sampled_from("abc"), kids, max_size=3), max_leaves=8))
+def test_leaf_changes_name_exactly_the_differing_paths(a, b):
+    a, b = {"root": a}, {"root": b}
+    paths = guard.leaf_changes(a, b)
+    assert (paths == []) == (a == b)
+    for p in paths:
+        assert guard.get(a, p) != guard.get(b, p)
+
+
+# ---------------------------------------------------------------- the command
+
+def test_cli_exit_codes_and_allow_replace(tmp_path, pools_changed, capsys):
+    base, head = write(tmp_path, "base.json", doc()), write(tmp_path, "head.json", pools_changed)
+    assert cli.main(["diff", base, head]) == 1
+    out = capsys.readouterr().out
+    assert "2 to replace" in out and "instanceTypes: [\"g6.xlarge\"] -> [\"g6.2xlarge\"]" in out
+    assert "BLOCKED" in out and "allow-replace" in out
+    assert cli.main(["diff", base, head, "--allow-replace"]) == 0
+    assert "ALLOWED" in capsys.readouterr().out
+    assert cli.main(["diff", base, base]) == 0
+    assert "OK: nothing is replaced" in capsys.readouterr().out
+
+
+def test_cli_markdown_and_json(tmp_path, pools_changed, capsys):
+    base, head = write(tmp_path, "base.json", doc()), write(tmp_path, "head.json", pools_changed)
+    assert cli.main(["diff", base, head, "--format", "markdown"]) == 1
+    md = capsys.readouterr().out
+    assert md.startswith("### :no_entry: Replacement guard: `dev`")
+    assert "| `pool-train-spot-ng` (aws:eks/nodeGroup:NodeGroup) | `capacityType` | `SPOT` | `ON_DEMAND` |" in md
+    assert "**`allow-replace`**" in md
+    assert cli.main(["diff", base, head, "--format", "json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["replace"] == 2 and out["blocking"] and not out["allowed"]
+    assert {r["name"] for r in out["replacements"]} == {"pool-shared-l4-ng", "pool-train-spot-ng"}
+
+
+def test_cli_renders_stack_names_and_files(tmp_path, capsys):
+    raw = edit(raw_config("dev"), "gpufleet:pools.gpu[0].instance_types", ["g6.2xlarge"])
+    (tmp_path / "Pulumi.dev.yaml").write_text(json.dumps({"config": raw}))  # JSON is YAML
+    assert cli.main(["diff", "dev", str(tmp_path / "Pulumi.dev.yaml"), "--format", "json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in out["replacements"]] == ["pool-shared-l4-ng"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "missing.json: no such file"),
+    ("{not json", "not a plan: invalid JSON"),
+    ('{"stack": "dev"}', 'not a plan: expected a JSON object with a "resources" list'),
+    ("[1, 2]", 'not a plan: expected a JSON object with a "resources" list'),
+    ('{"resources": [{"urn": "urn:pulumi:dev::gpufleet::x::y", "type": "x"}]}', 'resources[0] needs "urn" and "type"'),
+])
+def test_bad_input_is_one_clear_error(tmp_path, capsys, content, message):
+    path = tmp_path / "missing.json"
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["diff", str(path), "dev"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_unknown_stack_is_one_clear_error(capsys):
+    assert cli.main(["diff", "no-such-stack", "dev"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stacks/Pulumi.no-such-stack.yaml" in err[0]
