@@ -31,7 +31,7 @@ GP3_THROUGHPUT = (125, 1000)
 _PERMS = re.compile(r"^[0-7]{3,4}$")
 
 Access = Literal["none", "read", "read-write"]
-CsiAddon = Literal["aws-efs-csi-driver", "aws-ebs-csi-driver"]
+CSI_ADDONS = ("aws-efs-csi-driver", "aws-ebs-csi-driver")
 
 
 class EfsConfig(StrictModel):
@@ -142,7 +142,15 @@ class StorageConfig(StrictModel):
     checkpoints: CheckpointsConfig = CheckpointsConfig()
     buckets: BucketsConfig = BucketsConfig()
     #: pin the CSI add-on versions; unpinned ones get EKS's default for the cluster version
-    addon_versions: dict[CsiAddon, str] = {}
+    addon_versions: dict[str, str] = {}
+
+    @field_validator("addon_versions")
+    @classmethod
+    def _addons(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if name not in CSI_ADDONS:
+                fail(f".{name}", name, f"an EKS CSI add-on this layer installs: {', '.join(CSI_ADDONS)}")
+        return v
 
 
 def check(cfg: "StackConfig") -> None:
