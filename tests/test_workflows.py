@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -138,12 +139,14 @@ def test_the_guard_fails_the_pr_unless_it_has_the_allow_replace_label():
     assert "exit 1" in step(job, name="allow-replace label")["run"]
 
 
-def _run_step(script: str, cwd: Path, env: dict[str, str]) -> dict[str, str]:
+def _run_step(script: str, cwd: Path, env: dict[str, str], stub: bool = False) -> dict[str, str]:
     """Run a workflow step's shell script as GitHub does (bash -eo pipefail); its GITHUB_OUTPUT.
-    ``./run`` becomes this interpreter's ``-m gpufleet`` (the venv is already set up)."""
-    out = cwd / "github_output"
+    ``./run`` becomes this interpreter's ``-m gpufleet`` (the venv is already set up), or
+    with ``stub`` stays the ``./run`` in ``cwd``."""
+    out = Path(env["RUNNER_TEMP"]) / "github_output"
     out.write_text("")
-    script = script.replace("./run ", f"{sys.executable} -m gpufleet ")
+    if not stub:
+        script = script.replace("./run ", f"{sys.executable} -m gpufleet ")
     subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd, check=True, capture_output=True, text=True,
                    env={"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(out), **env})
     return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
@@ -166,6 +169,26 @@ def test_guard_step_reports_the_diff_status(tmp_path, change, status):
         assert "| `pool-shared-l4-ng` (aws:eks/nodeGroup:NodeGroup) | `instanceTypes` |" in guard_md
     if status == "0":
         assert ":white_check_mark:" in guard_md
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq (preinstalled on GitHub runners) is not installed")
+@pytest.mark.parametrize("exit_code, violations", [(0, []), (1, [
+    {"policy": "gpu-pools-scale-to-zero", "level": "mandatory", "resource": "pool-a-ng", "message": "min 2 > 0"}])])
+def test_plan_step_keeps_going_on_policy_violations_and_lists_them(tmp_path, exit_code, violations):
+    """``./run`` is stubbed at the CLI boundary: it prints a prepared plan and exits."""
+    script = step(load("pr.yml")["jobs"]["preview"], name="Offline plan")["run"]
+    plan = {"project": "gpufleet", "stack": "dev", "resources": [], "outputs": {},
+            "policy": {"pack": "gpufleet", "violations": violations}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    stub = tmp_path / "run"
+    stub.write_text(f'#!/bin/sh\ncat "{tmp_path}/plan.json"\nexit {exit_code}\n')
+    stub.chmod(0o755)
+    outputs = _run_step(script, tmp_path, {"RUNNER_TEMP": str(tmp_path), "STACK": "dev"}, stub=True)
+    assert outputs["status"] == str(exit_code)
+    assert (tmp_path / "policy.md").read_text() == "".join(
+        f"- **{v['level']}** `{v['policy']}` on `{v['resource']}`: {v['message']}\n" for v in violations)
+    fail = step(load("pr.yml")["jobs"]["preview"], name="Fail on mandatory policy violations")
+    assert fail["if"] == "always() && steps.plan.outputs.status == '1'"
 
 
 @pytest.fixture(scope="module")
