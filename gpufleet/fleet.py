@@ -332,9 +332,20 @@ def deploy_one(cluster: Cluster, action: Literal["preview", "up"], project_dir: 
             out = stack.up(on_event=lambda _e: None, **common)
             result.changes = dict(out.summary.resource_changes or {})
     except Exception as exc:  # noqa: BLE001 - one failed cluster is a row; the others go on
-        result.error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+        result.error = _error_text(exc)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _error_text(exc: Exception) -> str:
+    """One line for the result table: the CLI's last stderr line for a failed pulumi command."""
+    text = str(exc)
+    if "stderr:" in text:
+        lines = [ln.strip() for ln in text.split("stderr:", 1)[1].splitlines() if ln.strip()]
+        if lines:
+            return f"pulumi failed: {lines[-1]}"[:300]
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return f"{type(exc).__name__}: {first}"[:300]
 
 
 def deploy(fleet: Fleet, action: Literal["preview", "up"], project_dir: Path, concurrency: int = 2,
