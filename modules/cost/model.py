@@ -241,8 +241,23 @@ def control_plane_support(version: str, on: date | None = None) -> Literal["stan
     return "extended" if ver is not None and on > ver.end_of_standard_support else "standard"
 
 
-def estimate(cfg: "StackConfig", prices: "PriceTable | None" = None, on: date | None = None) -> CostEstimate:
-    """The monthly estimate of one stack config, line by line."""
+#: resource types the model prices when it is given the plan's resources (beyond what
+#: the config describes): type -> (unit price key, category, label)
+PRICED_RESOURCES = {
+    "aws:kms/key:Key": ("kms_key_month", "control-plane", "KMS key"),
+    "aws:lb/loadBalancer:LoadBalancer": ("nlb_hour", "network", "load balancer"),
+}
+#: resources the config-based lines already price
+_CONFIG_PRICED = {"cluster-secrets"}
+
+
+def estimate(cfg: "StackConfig", prices: "PriceTable | None" = None, on: date | None = None,
+             resources: Sequence[tuple[str, str]] | None = None) -> CostEstimate:
+    """The monthly estimate of one stack config, line by line.
+
+    ``resources``: (type, logical name) of the rendered plan's resources, to price what
+    other layers add beyond the config (KMS keys, load balancers); None: config only.
+    """
     from ..schema.cost import schedule_of
     from .pricing import bundled
 
@@ -293,6 +308,9 @@ def estimate(cfg: "StackConfig", prices: "PriceTable | None" = None, on: date | 
                           warm_nodes=warm, warm_hours=warm_hours, disk_gb=p.disk_gb,
                           spot_discount=cost.spot_discount, prices=prices)
         label = f"GPU pool {p.name}: {p.min}..{p.max} × {p.instance_types[0]} ({p.capacity})"
+        if pc.hourly_max > pc.hourly:
+            worst = max(p.instance_types, key=lambda t: node_hour(t, p.capacity, prices, cost.spot_discount))
+            label += f", max at {worst}"
         items.append(_item(label, "gpu", f"pool-{p.name}-ng", *pc.instances))
         items.append(_item(f"GPU pool {p.name} root volumes {p.disk_gb} GB gp3 per node", "storage",
                            f"pool-{p.name}-lt", *pc.volumes))
@@ -309,6 +327,11 @@ def estimate(cfg: "StackConfig", prices: "PriceTable | None" = None, on: date | 
     for vol, gb in tool_volumes(cost).items():
         items.append(_item(f"{cost.tool} {vol} volume {gb} GiB gp3", "observability", f"cost-tool-{vol}",
                            gb * u("ebs_gp3_gb_month")))
+    for typ, name in resources or ():
+        if typ in PRICED_RESOURCES and name not in _CONFIG_PRICED:
+            key, category, label = PRICED_RESOURCES[typ]
+            monthly = u(key) * (h if key.endswith("_hour") else 1)
+            items.append(_item(f"{label} {name}", category, name, monthly))  # type: ignore[arg-type]
     if cfg.pools.system.capacity == "spot" and not any(t in prices.spot for t in cfg.pools.system.instance_types):
         notes.append(f"system nodes: spot priced at {cost.spot_discount:.0%} off on-demand")
     return CostEstimate(items=tuple(items), prices=prices.source, notes=tuple(dict.fromkeys(notes)))

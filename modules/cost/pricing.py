@@ -161,3 +161,16 @@ def spot_history(region: str, instance_types: Iterable[str], client: Any = None,
         for rec in page.get("SpotPriceHistory", []):
             samples.setdefault(rec["InstanceType"], []).append(float(rec["SpotPrice"]))
     return {t: round(statistics.median(v), 6) for t, v in samples.items() if v}
+
+
+def price_table(region: str, instance_types: Iterable[str], *, live: bool = False, spot_types: Iterable[str] = (),
+                use_spot_history: bool = False, pricing_client: Any = None, ec2_client: Any = None) -> PriceTable:
+    """The table to price a stack with: bundled unless ``live`` (Price List API for
+    ``region``), plus observed spot prices for ``spot_types`` when ``use_spot_history``."""
+    table = from_pricing_api(region, instance_types, pricing_client) if live else bundled()
+    spot_types = sorted(set(spot_types))
+    if use_spot_history and spot_types:
+        observed = spot_history(region, spot_types, ec2_client)
+        if observed:
+            table = table.with_spot(observed, f"ec2 spot price history, median of 7 days in {region}")
+    return table

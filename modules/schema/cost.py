@@ -108,7 +108,8 @@ class CostConfig(StrictModel):
     #: GB stored on EFS (datasets, shared home) and in S3 (checkpoints, artefacts)
     efs_gb: float = Field(default=0, ge=0)
     s3_gb: float = Field(default=0, ge=0)
-    #: Network Load Balancers the add-ons create (ingress, inference endpoints)
+    #: Network Load Balancers created outside this program (the AWS Load Balancer Controller's,
+    #: for Services/Ingresses); load balancers the program declares are priced from the plan
     load_balancers: NonNegativeInt = 0
     prometheus: PrometheusConfig = PrometheusConfig()
     alerts: AlertConfig = AlertConfig()

@@ -1,0 +1,79 @@
+"""``gpufleet cost <stack> [--compare <stack-or-path>] [--format table|json|markdown]``.
+
+The monthly estimate of a stack (idle, expected, max, line by line), or the difference
+between two configs (``--compare`` names the *before* config: a stack name or a stack
+file, e.g. the base branch's). ``--format markdown`` is ready for a PR comment.
+
+Offline by default (bundled us-east-1 prices, configured spot discount);
+``--live-prices`` asks the AWS Price List API for the stack's region and
+``--spot-history`` uses the last 7 days of EC2 spot prices (both need AWS credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cost", help="monthly cost estimate of a stack (idle/expected/max), or the difference to another config")
+    p.add_argument("stack", help="stack name (stacks/Pulumi.<stack>.yaml) or path to a stack file")
+    p.add_argument("--compare", metavar="STACK_OR_PATH",
+                   help="the config to compare against (the 'before'): a stack name or a stack file")
+    p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    p.add_argument("--live-prices", action="store_true",
+                   help="on-demand prices of the stack's region from the AWS Price List API (needs AWS credentials)")
+    p.add_argument("--spot-history", action="store_true",
+                   help="price spot capacity at the median of the last 7 days of EC2 spot prices (needs AWS credentials)")
+    p.set_defaults(func=run)
+
+
+def _estimate(stack_or_path: str, args: argparse.Namespace):
+    from modules import config as stack_config
+    from modules.cost.pricing import price_table
+
+    from .. import plan as planner
+    from ..reports.cost import plan_estimate
+
+    path, stack, shown = planner.resolve(stack_or_path)
+    if not path.is_file():
+        raise stack_config.ConfigError(shown, "(file)", stack_or_path,
+                                       f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
+    cfg, raw = stack_config.from_file(path, shown)
+    pools = [cfg.pools.system, *cfg.pools.gpu]
+    prices = None
+    if args.live_prices or args.spot_history:
+        prices = price_table(
+            cfg.region, {t for p in pools for t in p.instance_types}, live=args.live_prices,
+            spot_types={t for p in pools if p.capacity == "spot" for t in p.instance_types},
+            use_spot_history=args.spot_history)
+    plan = planner.run_program(cfg, raw, stack, shown)
+    return plan_estimate(plan, prices), stack
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..reports import cost as fmt
+
+    after, name = _estimate(args.stack, args)
+    if args.compare:
+        before, before_name = _estimate(args.compare, args)
+        if before_name == name:
+            before_name, name = args.compare, args.stack
+        diff = fmt.compare(before, after)
+        if args.format == "json":
+            json.dump(diff, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        elif args.format == "markdown":
+            print(fmt.compare_markdown(diff, before_name, name))
+        else:
+            print(fmt.compare_table(diff, before_name, name))
+        return 0
+    if args.format == "json":
+        json.dump({"stack": name, **after.to_json()}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif args.format == "markdown":
+        print(fmt.markdown(after, f"stack `{name}`"))
+    else:
+        print(fmt.table(after, f"stack {name}"))
+    return 0

@@ -1,0 +1,167 @@
+"""The ``cost`` section of a plan, and the cost tables ``gpufleet cost`` prints.
+
+``report(plan)`` prices the plan's config (and the priced resources other layers add, such
+as KMS keys and load balancers) with the bundled price table. The JSON is
+``{"currency", "monthly": {"idle", "expected", "max"}, "items": [{"name", "category",
+"resource", "idle", "expected", "max"}], "prices": {"source", "date", "region"}, "notes"}``;
+the items add up to ``monthly``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from modules.cost.model import CostEstimate, CostItem, estimate
+
+from ..plan import Report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modules.cost.pricing import PriceTable
+
+    from ..plan import Plan
+
+COLUMNS = ("idle", "expected", "max")
+
+
+def plan_estimate(plan: "Plan", prices: "PriceTable | None" = None) -> CostEstimate:
+    return estimate(plan.config, prices, resources=[(r.type, r.name) for r in plan.resources])
+
+
+def report(plan: "Plan") -> Report:
+    est = plan_estimate(plan)
+    return Report(key="cost", data=est.to_json(), text=table(est, f"stack {plan.stack}"))
+
+
+# ------------------------------------------------------------------ formatting
+
+def usd(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+def signed(x: float) -> str:
+    return f"{'+' if x >= 0 else '-'}${abs(x):,.2f}"
+
+
+def _grid(rows: Sequence[Sequence[str]], right: Sequence[int]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for n, row in enumerate(rows):
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        out.append("  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def table(est: CostEstimate, title: str) -> str:
+    """Text table: one row per item, then the totals."""
+    rows = [("item", "category", *COLUMNS)]
+    rows += [(i.name, i.category, *(usd(getattr(i, c)) for c in COLUMNS)) for i in est.items]
+    total = est.monthly
+    rows.append(("total per month", "", *(usd(total[c]) for c in COLUMNS)))
+    lines = [f"cost: {title}, {est.currency} per month (730 h); prices {est.prices.region} as of {est.prices.date}",
+             _grid(rows, right=(2, 3, 4))]
+    lines += [f"note: {n}" for n in est.notes]
+    return "\n".join(lines)
+
+
+def markdown(est: CostEstimate, title: str) -> str:
+    total = est.monthly
+    lines = [f"### gpufleet cost: {title}", "",
+             f"| | idle | expected | max |", "|---|---:|---:|---:|",
+             f"| **monthly total** | **{usd(total['idle'])}** | **{usd(total['expected'])}** | **{usd(total['max'])}** |",
+             "", "<details><summary>Line items</summary>", "",
+             "| item | category | idle | expected | max |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {i.name} | {i.category} | {usd(i.idle)} | {usd(i.expected)} | {usd(i.max)} |" for i in est.items]
+    lines += ["", "</details>", "", _footer(est)]
+    return "\n".join(lines)
+
+
+def _footer(est: CostEstimate) -> str:
+    notes = "".join(f"<br>{n}" for n in est.notes)
+    return f"<sub>{est.currency}/month, 730 h. Prices: {est.prices.source} ({est.prices.region}, {est.prices.date}).{notes}</sub>"
+
+
+# ------------------------------------------------------------------ comparing two estimates
+
+def _keyed(items: Sequence[CostItem]) -> dict[tuple[str, str, int], CostItem]:
+    """Items keyed by (category, resource, n-th line of that resource): stable across sizes."""
+    seen: dict[tuple[str, str], int] = {}
+    out = {}
+    for i in items:
+        n = seen.get((i.category, i.resource), 0)
+        seen[(i.category, i.resource)] = n + 1
+        out[(i.category, i.resource, n)] = i
+    return out
+
+
+def compare(before: CostEstimate, after: CostEstimate) -> dict[str, Any]:
+    """Totals before/after/change and the items that changed (added, removed, repriced)."""
+    b, a = _keyed(before.items), _keyed(after.items)
+    changes = []
+    for key in list(b) + [k for k in a if k not in b]:
+        old, new = b.get(key), a.get(key)
+        vals_old = {c: getattr(old, c) if old else 0.0 for c in COLUMNS}
+        vals_new = {c: getattr(new, c) if new else 0.0 for c in COLUMNS}
+        if vals_old == vals_new and old and new and old.name == new.name:
+            continue
+        changes.append({
+            "name": (new or old).name, "was": old.name if old and new and old.name != new.name else None,
+            "category": key[0], "resource": key[1],
+            "status": "added" if old is None else "removed" if new is None else "changed",
+            "before": vals_old, "after": vals_new,
+            "change": {c: round(vals_new[c] - vals_old[c], 2) for c in COLUMNS},
+        })
+    tb, ta = before.monthly, after.monthly
+    return {
+        "currency": after.currency,
+        "before": tb, "after": ta,
+        "change": {c: round(ta[c] - tb[c], 2) for c in COLUMNS},
+        "items": changes,
+        "prices": {"source": after.prices.source, "date": after.prices.date, "region": after.prices.region},
+    }
+
+
+def _pct(old: float, new: float) -> str:
+    return f" ({(new - old) / old:+.0%})" if old else ""
+
+
+def compare_table(diff: dict[str, Any], before: str, after: str) -> str:
+    rows = [("", *COLUMNS)]
+    rows.append((before, *(usd(diff["before"][c]) for c in COLUMNS)))
+    rows.append((after, *(usd(diff["after"][c]) for c in COLUMNS)))
+    rows.append(("change", *(signed(diff["change"][c]) + _pct(diff["before"][c], diff["after"][c]) for c in COLUMNS)))
+    lines = [f"cost: {before} -> {after}, {diff['currency']} per month", _grid(rows, right=(1, 2, 3)), ""]
+    if not diff["items"]:
+        lines.append("no line item changed")
+    else:
+        item_rows = [("item", "status", *COLUMNS)]
+        for ch in diff["items"]:
+            name = ch["name"] + (f" (was: {ch['was']})" if ch["was"] else "")
+            item_rows.append((name, ch["status"], *(signed(ch["change"][c]) for c in COLUMNS)))
+        lines.append(_grid(item_rows, right=(2, 3, 4)))
+    return "\n".join(lines)
+
+
+def compare_markdown(diff: dict[str, Any], before: str, after: str) -> str:
+    """A PR comment: totals with change and percentage, then the changed items."""
+    ch = diff["change"]
+    head = "increases" if ch["expected"] > 0 else "decreases" if ch["expected"] < 0 else "does not change"
+    lines = [f"### gpufleet cost: `{before}` → `{after}`", "",
+             f"This change **{head}** the expected monthly cost"
+             + (f" by **{signed(ch['expected'])}**{_pct(diff['before']['expected'], diff['after']['expected'])}." if ch["expected"] else "."),
+             "", "| | idle | expected | max |", "|---|---:|---:|---:|",
+             f"| before | {usd(diff['before']['idle'])} | {usd(diff['before']['expected'])} | {usd(diff['before']['max'])} |",
+             f"| after | {usd(diff['after']['idle'])} | {usd(diff['after']['expected'])} | {usd(diff['after']['max'])} |",
+             "| **change** | " + " | ".join(f"**{signed(ch[c])}**{_pct(diff['before'][c], diff['after'][c])}" for c in COLUMNS) + " |",
+             ""]
+    if diff["items"]:
+        lines += [f"<details><summary>{len(diff['items'])} changed line item(s)</summary>", "",
+                  "| item | status | idle | expected | max |", "|---|---|---:|---:|---:|"]
+        for it in diff["items"]:
+            name = it["name"] + (f" (was: {it['was']})" if it["was"] else "")
+            lines.append(f"| {name} | {it['status']} | " + " | ".join(signed(it["change"][c]) for c in COLUMNS) + " |")
+        lines += ["", "</details>", ""]
+    p = diff["prices"]
+    lines.append(f"<sub>{diff['currency']}/month, 730 h. Prices: {p['source']} ({p['region']}, {p['date']}).</sub>")
+    return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""``CostTool``: Kubecost (default) or OpenCost, each with a small Prometheus.
+
+Kubecost (``cost-analyzer``) brings its own Prometheus, Alertmanager and Grafana; the
+platform sizes them for the system pool, pins them there, adds the GPU recording and
+alert rules (``modules.cost.rules``) to the Prometheus rule files the chart loads
+(``prometheus.serverFiles``), routes alerts to the stack's SNS topic (Alertmanager with
+a Pod Identity role allowed to publish there) and keeps the chart's DCGM exporter scrape
+job (``prometheus.extraScrapeConfigs``) so GPU metrics are collected.
+
+OpenCost's chart has no Prometheus: :class:`modules.cost.prometheus.SmallPrometheus`
+runs one with the same scrape jobs and rules.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from ..charts import CHARTS
+from ..helm_addon import HelmAddon, HelmAddonArgs
+from ..pod_identity import PodIdentitySpec
+from ..schema.pools import SystemPool
+from ..schema.stack import StackConfig
+from ..tags import Tagger
+from . import rules
+from .model import KUBECOST_VOLUMES, tool_volumes
+from .prometheus import SmallPrometheus, SmallPrometheusArgs
+
+NAMESPACE = {"kubecost": "kubecost", "opencost": "opencost"}
+SYSTEM_SELECTOR = {"gpufleet.io/role": "system"}
+ALERTMANAGER_SA = "kubecost-alertmanager"
+
+
+def _quantity_mib(q: str) -> int:
+    return int(q.removesuffix("Mi")) if q.endswith("Mi") else int(q.removesuffix("Gi")) * 1024
+
+
+def _quantity_milli(q: str) -> int:
+    return int(q.removesuffix("m")) if q.endswith("m") else int(float(q) * 1000)
+
+
+def prometheus_resources(system: SystemPool) -> dict[str, dict[str, str]]:
+    """Prometheus requests sized for the system pool's smallest node: 15 % of its
+    allocatable memory (256Mi..2Gi, limit twice that) and 5 % of its CPU (50m..500m)."""
+    from .. import catalog
+
+    nodes = [catalog.instance_type(t) for t in system.instance_types]
+    mem = min(_quantity_mib(n.allocatable["memory"]) for n in nodes)
+    cpu = min(_quantity_milli(n.allocatable["cpu"]) for n in nodes)
+    mem_req = max(256, min(2048, int(mem * 0.15)))
+    cpu_req = max(50, min(500, int(cpu * 0.05)))
+    return {"requests": {"cpu": f"{cpu_req}m", "memory": f"{mem_req}Mi"}, "limits": {"memory": f"{2 * mem_req}Mi"}}
+
+
+def alertmanager_config(topic_arn: str, region: str, env: str) -> dict[str, Any]:
+    """Alertmanager routes every alert to the stack's SNS topic (SigV4, Pod Identity credentials)."""
+    return {
+        "global": {},
+        "receivers": [{"name": "sns", "sns_configs": [{
+            "topic_arn": topic_arn,
+            "sigv4": {"region": region},
+            "subject": f"[gpufleet {env}] {{{{ .CommonLabels.alertname }}}}",
+            "send_resolved": True,
+        }]}],
+        "route": {"receiver": "sns", "group_by": ["alertname", "namespace"], "group_wait": "1m",
+                  "group_interval": "10m", "repeat_interval": "12h"},
+    }
+
+
+def kubecost_values(cfg: StackConfig, cluster_name: str, topic_arn: pulumi.Input[str]) -> dict[str, Any]:
+    """Chart values for cost-analyzer 2.4.2 (every key exists in the chart's defaults)."""
+    volumes = tool_volumes(cfg.cost)
+    prom = cfg.cost.prometheus
+    return {
+        "nodeSelector": SYSTEM_SELECTOR,
+        "persistentVolume": {"size": f"{volumes['cost-analyzer']}Gi"},
+        # the forecasting model pod (200m / 300Mi) only where forecasts matter
+        "forecasting": {"enabled": cfg.environment == "prod", "nodeSelector": SYSTEM_SELECTOR},
+        "grafana": {
+            "nodeSelector": SYSTEM_SELECTOR,
+            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+            "grafana.ini": {"auth.anonymous": {"enabled": True, "org_role": "Viewer"}},
+        },
+        "prometheus": {
+            "server": {
+                "nodeSelector": SYSTEM_SELECTOR,
+                "persistentVolume": {"enabled": True, "size": f"{volumes['prometheus']}Gi"},
+                "retention": f"{prom.retention_days}d",
+                "resources": prometheus_resources(cfg.pools.system),
+                "global": {"external_labels": {"cluster_id": cluster_name}},
+            },
+            "serverFiles": {
+                "recording_rules.yml": {"groups": [rules.recording_rules(cfg)]},
+                "alerting_rules.yml": {"groups": [rules.alert_rules(cfg)]},
+            },
+            "alertmanager": {
+                "enabled": True,
+                "nodeSelector": SYSTEM_SELECTOR,
+                "persistentVolume": {"enabled": True, "size": f"{KUBECOST_VOLUMES['alertmanager']}Gi"},
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+            },
+            "serviceAccounts": {"alertmanager": {"create": True, "name": ALERTMANAGER_SA}},
+            "alertmanagerFiles": {"alertmanager.yml": pulumi.Output.from_input(topic_arn).apply(
+                lambda arn: alertmanager_config(arn, cfg.region, cfg.environment))},
+        },
+    }
+
+
+def opencost_values(cfg: StackConfig, cluster_name: str, namespace: str, prometheus_service: str) -> dict[str, Any]:
+    """Chart values for opencost 2.5.17: its exporter reads the stack's small Prometheus."""
+    return {
+        "opencost": {
+            "exporter": {"defaultClusterId": cluster_name,
+                         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}}},
+            "prometheus": {"internal": {"enabled": True, "serviceName": prometheus_service,
+                                        "namespaceName": namespace, "port": 80}},
+            "ui": {"enabled": True},
+            "nodeSelector": SYSTEM_SELECTOR,
+        },
+    }
+
+
+def sns_publish_policy(topic_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn}]})
+
+
+@dataclass(frozen=True)
+class CostToolArgs:
+    cfg: StackConfig
+    cluster_name: str
+    eks_cluster_name: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
+    tagger: Tagger
+
+
+class CostTool(pulumi.ComponentResource):
+    addon: HelmAddon
+    namespace: str
+    prometheus: SmallPrometheus | None
+
+    def __init__(self, name: str, args: CostToolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gpufleet:cost:CostTool", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cfg, tool = args.cfg, args.cfg.cost.tool
+        self.namespace = NAMESPACE[tool]
+        self.prometheus = None
+        if tool == "kubecost":
+            self.addon = HelmAddon(name, HelmAddonArgs(
+                chart=CHARTS["cost-analyzer"],
+                namespace=self.namespace,
+                values=kubecost_values(cfg, args.cluster_name, args.topic_arn),
+                pod_identity=PodIdentitySpec(
+                    namespace=self.namespace, service_account=ALERTMANAGER_SA,
+                    policy=pulumi.Output.from_input(args.topic_arn).apply(sns_publish_policy)),
+                cluster_name=args.eks_cluster_name,
+                tagger=args.tagger,
+            ), opts=child)
+        else:
+            self.addon = HelmAddon(name, HelmAddonArgs(
+                chart=CHARTS["opencost"],
+                namespace=self.namespace,
+                values=opencost_values(cfg, args.cluster_name, self.namespace, SmallPrometheus.SERVICE),
+            ), opts=child)
+            self.prometheus = SmallPrometheus(f"{name}-prometheus", SmallPrometheusArgs(
+                cfg=cfg, namespace=self.namespace, scrape_opencost=f"{name}.{self.namespace}.svc:9003",
+                cluster_name=args.cluster_name,
+            ), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.addon]))
+        self.register_outputs({"tool": tool, "namespace": self.namespace})
