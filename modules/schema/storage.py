@@ -37,22 +37,24 @@ CSI_ADDONS = ("aws-efs-csi-driver", "aws-ebs-csi-driver")
 class EfsConfig(StrictModel):
     """The shared-datasets file system (ReadWriteMany for distributed training)."""
 
-    #: ``elastic`` (pay per use, bursts with the job), ``bursting`` or ``provisioned``
     throughput: Literal["elastic", "bursting", "provisioned"] = "elastic"
-    #: with ``throughput: provisioned``: MiB/s
+    """``elastic`` (pay per use, bursts with the job), ``bursting`` or ``provisioned``."""
     provisioned_mibps: int | None = None
-    #: move files not read for this many days to Infrequent Access (back on first access); null: never
+    """With ``throughput: provisioned``: MiB/s."""
     ia_after_days: int | None = 30
-    #: AWS Backup of the file system; default: on in prod, off elsewhere (never off in prod)
+    """Move files not read for this many days to Infrequent Access (back on first access); null: never."""
     backups: bool | None = None
-    #: One Zone file system in this AZ (cheaper, one mount target; never in prod)
+    """AWS Backup of the file system; default: on in prod, off elsewhere (never off in prod)."""
     one_zone_az: str | None = None
-    #: keep the file system in AWS when it leaves the stack; default: true in prod
+    """One Zone file system in this AZ (cheaper, one mount target; never in prod)."""
     retain_on_delete: bool | None = None
-    #: POSIX identity every access point enforces, and the permissions of each PVC's directory
+    """Keep the file system in AWS when it leaves the stack; default: true in prod."""
     uid: int = Field(default=1000, ge=0, le=2**31 - 1)
+    """POSIX user every dynamic access point enforces (whatever user the pod runs as)."""
     gid: int = Field(default=1000, ge=0, le=2**31 - 1)
+    """POSIX group every dynamic access point enforces."""
     directory_perms: str = "770"
+    """Octal permissions of each PVC's directory (``/datasets/<namespace>/<pvc>``)."""
 
     @field_validator("ia_after_days")
     @classmethod
@@ -84,17 +86,19 @@ class EfsConfig(StrictModel):
 class ScratchConfig(StrictModel):
     """Local NVMe scratch: the instance-store RAID0 offered as ``local-nvme`` volumes."""
 
-    #: GPU pools that offer scratch; default: every AL2023 GPU pool with instance store; [] for none
     pools: list[str] | None = None
-    #: scratch volumes per node (each sees the whole array: capacity is shared, not reserved)
+    """GPU pools that offer scratch; default: every AL2023 GPU pool with instance store; [] for none."""
     volumes_per_node: int = Field(default=1, ge=1, le=16)
+    """Scratch volumes per node (each sees the whole array: capacity is shared, not reserved)."""
 
 
 class CheckpointsConfig(StrictModel):
     """The ``checkpoints`` StorageClass: encrypted gp3, reclaim Retain."""
 
     iops: int = Field(default=GP3_IOPS[0], ge=GP3_IOPS[0], le=GP3_IOPS[1])
+    """Provisioned IOPS of each checkpoint volume (gp3: 3000 included, up to 16000)."""
     throughput_mibps: int = Field(default=GP3_THROUGHPUT[0], ge=GP3_THROUGHPUT[0], le=GP3_THROUGHPUT[1])
+    """Throughput of each checkpoint volume in MiB/s (125 included, up to 1000, at most iops / 4)."""
 
     @model_validator(mode="after")
     def _ratio(self) -> "CheckpointsConfig":
@@ -108,25 +112,28 @@ class BucketGrant(StrictModel):
     """What one team's service account may do with the buckets."""
 
     team: str
+    """A team of this stack (``gpufleet:teams``)."""
     datasets: Access = "read"
+    """Datasets bucket: read everything; ``read-write`` also writes under ``<team>/``."""
     models: Access = "read-write"
-    #: the service account (in the team's namespace) training jobs run as
+    """Models bucket: read everything; ``read-write`` also writes under ``<team>/``."""
     service_account: Name = "training"
+    """The service account (in the team's namespace) training jobs run as."""
 
 
 class BucketsConfig(StrictModel):
     """The datasets and models buckets of the stack."""
 
-    #: datasets objects move to STANDARD_IA this many days after creation; null: never
     datasets_ia_after_days: int | None = 30
-    #: models: how many older versions of an object to keep ...
+    """Datasets objects move to STANDARD_IA this many days after creation; null: never."""
     model_versions_kept: int = Field(default=5, ge=1, le=100)
-    #: ... and how many days an older version lives before it may expire
+    """Models bucket: how many older versions of each object to keep."""
     model_noncurrent_days: int = Field(default=30, ge=1, le=3650)
-    #: keep the buckets in AWS when they leave the stack; default: true in prod
+    """Models bucket: days an older version lives before it may expire (beyond the kept ones)."""
     retain_on_delete: bool | None = None
-    #: per-team access; default: every team reads datasets and writes models
+    """Keep the buckets in AWS when they leave the stack; default: true in prod."""
     grants: list[BucketGrant] | None = None
+    """Per-team access; default: every team reads datasets and writes models."""
 
     @field_validator("datasets_ia_after_days")
     @classmethod
@@ -137,12 +144,18 @@ class BucketsConfig(StrictModel):
 
 
 class StorageConfig(StrictModel):
+    """Where datasets, scratch, checkpoints and models live."""
+
     efs: EfsConfig = EfsConfig()
+    """The shared-datasets EFS file system (StorageClass ``shared-datasets``)."""
     scratch: ScratchConfig = ScratchConfig()
+    """Local NVMe scratch (StorageClass ``local-nvme``)."""
     checkpoints: CheckpointsConfig = CheckpointsConfig()
+    """The ``checkpoints`` StorageClass (gp3, reclaim Retain)."""
     buckets: BucketsConfig = BucketsConfig()
-    #: pin the CSI add-on versions; unpinned ones get EKS's default for the cluster version
+    """The datasets and models S3 buckets and who may use them."""
     addon_versions: dict[str, str] = {}
+    """Pin the CSI add-on versions; unpinned ones get EKS's default for the cluster version."""
 
     @field_validator("addon_versions")
     @classmethod
