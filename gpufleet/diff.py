@@ -323,7 +323,7 @@ def _ref_why(rule: Rule, o: Resource, n: Resource, pairs: dict[str, str], replac
     if gone:
         return f"{noun} {', '.join(h.rsplit('::', 1)[-1] for h in sorted(gone))} is replaced"
     if after and o.deps(rule.ref or ""):
-        return f"refers to another {noun}: {', '.join(h.rsplit('::', 1)[-1] for h in sorted(after))}"
+        return f"now refers to {noun} {', '.join(h.rsplit('::', 1)[-1] for h in sorted(after))}"
     return ""
 
 
