@@ -422,3 +422,29 @@ def test_storage_components_parent_every_child(any_stack_plan):
     tops = {r.type.rsplit(":", 1)[-1] for r in any_stack_plan.resources
             if r.type.startswith("gpufleet:storage:") and r.parent not in by_urn}
     assert tops == {"DataKey", "Efs", "CsiDriver", "StorageClasses", "SecureBucket", "TeamDataAccess"}
+
+
+def test_non_default_storage_options_render():
+    """One render for the paths the shipped stacks do not take: One Zone EFS with provisioned
+    throughput and no IA, retained data, pinned add-on versions, a team with no bucket access."""
+    raw = raw_config("dev")
+    edit(raw, "gpufleet:storage.efs", {"one_zone_az": "us-east-1b", "throughput": "provisioned",
+                                       "provisioned_mibps": 256, "ia_after_days": None, "backups": True,
+                                       "retain_on_delete": True})
+    edit(raw, "gpufleet:storage.buckets.grants", [{"team": "research"},
+                                                  {"team": "applied", "datasets": "none", "models": "none"}])
+    edit(raw, "gpufleet:storage.addon_versions", {"aws-ebs-csi-driver": "v1.45.0-eksbuild.1"})
+    plan = render(raw)
+    fs = plan.get(FS, "datasets-efs-fs")
+    assert fs.inputs["availabilityZoneName"] == "us-east-1b"
+    assert (fs.inputs["throughputMode"], fs.inputs["provisionedThroughputInMibps"]) == ("provisioned", 256)
+    assert "lifecyclePolicies" not in fs.inputs
+    assert fs.retain_on_delete is True
+    (mt,) = plan.by_type(MT)
+    assert mt.name == "datasets-efs-mt-us-east-1b" and mt.inputs["subnetId"] == "network-private-us-east-1b-id"
+    assert plan.get("aws:efs/backupPolicy:BackupPolicy", "datasets-efs-backup").inputs["backupPolicy"]["status"] == "ENABLED"
+    assert plan.get(ADDON, "ebs-csi-addon").inputs["addonVersion"] == "v1.45.0-eksbuild.1"
+    assert "addonVersion" not in plan.get(ADDON, "efs-csi-addon").inputs
+    assert [r.name for r in plan.by_type(ASSOC) if r.name.startswith("data-access-")] == [
+        "data-access-research-identity-association"]
+    assert set(plan.outputs["storage"]["team_data_access"]) == {"research"}
