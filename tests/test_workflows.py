@@ -191,6 +191,27 @@ def test_plan_step_keeps_going_on_policy_violations_and_lists_them(tmp_path, exi
     assert fail["if"] == "always() && steps.plan.outputs.status == '1'"
 
 
+def test_cost_step_falls_back_to_the_head_estimate_when_the_base_cannot_be_compared(tmp_path):
+    """A base stack file this PR's schema rejects (e.g. a renamed key): the comment says so
+    and shows the head's estimate instead of failing the preview. ``./run`` is a stub that
+    records its arguments and answers like ``gpufleet cost``."""
+    script = step(load("pr.yml")["jobs"]["preview"], name="Cost diff")["run"]
+    stub = tmp_path / "run"
+    stub.write_text(f'''#!/bin/sh
+echo "$*" >> "{tmp_path}/argv"
+case "$*" in *--compare*) echo "error: Pulumi.dev.yaml: gpufleet:clustr: got unknown key" >&2; exit 2 ;; esac
+echo "| estimate of $2 |"
+''')
+    stub.chmod(0o755)
+    outputs = _run_step(script, tmp_path, {"RUNNER_TEMP": str(tmp_path), "STACK": "dev", "BASE_EXISTS": "true"}, stub=True)
+    assert outputs["status"] == "0"
+    assert (tmp_path / "argv").read_text().splitlines() == [
+        f"cost dev --compare {tmp_path}/base-stack/Pulumi.dev.yaml --format markdown", "cost dev --format markdown"]
+    assert (tmp_path / "cost.md").read_text() == (
+        "_No cost diff: the base branch's stack file does not validate with this PR's code: "
+        "error: Pulumi.dev.yaml: gpufleet:clustr: got unknown key._\n\n| estimate of dev |\n")
+
+
 @pytest.fixture(scope="module")
 def matrix_script() -> str:
     return step(load("changed-stacks.yml")["jobs"]["changes"], name="Stack matrix")["run"]
