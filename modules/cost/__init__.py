@@ -15,6 +15,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def compose(ctx: "PlatformContext") -> dict[str, Any]:
     """Declare the cost layer; returns the ``cost`` stack output."""
-    from .compose import compose as _compose
+    from .layer import compose as _compose
 
     return _compose(ctx)

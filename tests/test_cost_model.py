@@ -1,0 +1,216 @@
+"""The cost model against hand computations from the bundled price tables, and the budget guard."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modules import catalog
+from modules.config import ConfigError
+from modules.cost.model import HOURS_PER_MONTH, estimate, pool_monthly, work_hours_per_month
+from modules.cost.pricing import bundled
+from modules.schema.cost import ScheduleConfig
+
+from .helpers import STACKS, edit, raw_config, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+P = catalog.on_demand_prices()["prices"]
+U = catalog.load("unit-prices-us-east-1.json")["prices"]
+H = HOURS_PER_MONTH
+
+
+def items_of(est, category=None):
+    return {i.name: i for i in est.items if category is None or i.category == category}
+
+
+# ------------------------------------------------------------------ price tables
+
+def test_price_tables_name_source_and_date():
+    table = bundled()
+    assert table.region == "us-east-1"
+    assert "karpenter-provider-aws" in table.source.source and "aws.amazon.com" in table.source.source
+    assert table.source.date == "2026-07-20"
+    units = catalog.load("unit-prices-us-east-1.json")
+    assert units["source"] and units["date"] and set(units["units"]) == set(units["prices"])
+    assert table.eks == {"standard": 0.10, "extended": 0.60}
+
+
+# ------------------------------------------------------------------ one pool, by hand
+
+def test_ten_on_demand_p4d_nodes_at_max():
+    pc = pool_monthly(["p4d.24xlarge"], "ON_DEMAND", 0, 10)
+    assert pc.idle == 0 and pc.expected == 0
+    assert pc.max == pytest.approx(10 * P["p4d.24xlarge"] * H, abs=0.01)  # $160,290.79
+
+
+def test_spot_pool_uses_the_discount_and_accepts_both_spellings():
+    a = pool_monthly(["g6.12xlarge", "g6.24xlarge"], "SPOT", 0, 2, spot_discount=0.6)
+    b = pool_monthly(["g6.12xlarge", "g6.24xlarge"], "spot", 0, 2, spot_discount=0.6)
+    assert a == b
+    assert a.hourly == pytest.approx(P["g6.12xlarge"] * 0.4)
+    # max: the most expensive type of the pool, worst case
+    assert a.max == pytest.approx(2 * P["g6.24xlarge"] * 0.4 * H, abs=0.01)
+    with pytest.raises(ValueError, match="expected spot or on-demand"):
+        pool_monthly(["g6.xlarge"], "reserved", 0, 1)
+
+
+def test_busy_hours_warm_nodes_and_root_volumes():
+    # always-on inference: 1 node all month, 3 nodes for 300 h, 100 GB roots
+    pc = pool_monthly(["g6e.xlarge"], "on-demand", 1, 6, busy_hours=300, busy_nodes=3, disk_gb=100)
+    node_hours = 1 * H + 2 * 300
+    gb_hour = 100 * U["ebs_gp3_gb_month"] / H
+    assert pc.instances[1] == pytest.approx(node_hours * P["g6e.xlarge"])
+    assert pc.expected == pytest.approx(node_hours * (P["g6e.xlarge"] + gb_hour), abs=0.01)
+    assert pc.idle == pytest.approx(H * (P["g6e.xlarge"] + gb_hour), abs=0.01)
+    assert pc.max == pytest.approx(6 * H * (P["g6e.xlarge"] + gb_hour), abs=0.01)
+    # warm work-hour nodes count when they add more than the busy hours
+    warm = pool_monthly(["g6e.xlarge"], "on-demand", 0, 2, warm_nodes=1, warm_hours=260)
+    assert warm.expected == pytest.approx(260 * P["g6e.xlarge"], abs=0.01)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lo=st.integers(0, 5), extra=st.integers(0, 10), hours=st.floats(0, 1000), spot=st.booleans(),
+       disk=st.integers(0, 500), busy_nodes=st.integers(1, 20))
+def test_idle_never_exceeds_expected_never_exceeds_max(lo, extra, hours, spot, disk, busy_nodes):
+    hi = lo + extra
+    if hi == 0:
+        return
+    pc = pool_monthly(["g6.12xlarge", "g6.24xlarge"], "spot" if spot else "on-demand", lo, hi,
+                      busy_hours=hours, busy_nodes=min(busy_nodes, hi), disk_gb=disk)
+    assert 0 <= pc.idle <= pc.expected <= pc.max
+
+
+def test_work_hours_from_the_schedule():
+    assert work_hours_per_month(ScheduleConfig(start="0 8 * * 1-5", stop="0 20 * * 1-5")) == pytest.approx(12 * 5 * 52 / 12, abs=0.1)
+    assert work_hours_per_month(ScheduleConfig(start="30 7 * * MON-FRI", stop="0 19 * * MON-FRI")) == pytest.approx(11.5 * 5 * 52 / 12, abs=0.1)
+    assert work_hours_per_month(ScheduleConfig(start="0 */2 * * *", stop="0 20 * * *")) == H
+
+
+# ------------------------------------------------------------------ whole stacks, by hand
+
+def test_dev_idle_by_hand_and_under_150():
+    cfg = validate(raw_config("dev"))
+    est = estimate(cfg)
+    c = cfg.cost
+    by_hand = (
+        0.10 * H                                          # EKS standard support
+        + U["kms_key_month"]                              # secrets key
+        + c.logs_gb * (U["cloudwatch_logs_ingest_gb"] + U["cloudwatch_logs_store_gb_month"])
+        + U["nat_gateway_hour"] * H + c.nat_gb * U["nat_gateway_gb"]   # one NAT outside prod
+        + U["public_ipv4_hour"] * H                       # its public IPv4
+        + 2 * P["t3a.medium"] * (1 - c.spot_discount) * H  # 2 spot system nodes
+        + 2 * 30 * U["ebs_gp3_gb_month"]                  # their roots
+        + c.efs_gb * U["efs_standard_gb_month"] + c.s3_gb * U["s3_standard_gb_month"]
+        + (c.prometheus.volume_gb + 8 + 2) * U["ebs_gp3_gb_month"]  # Prometheus, Kubecost ETL, Alertmanager
+    )
+    assert est.monthly["idle"] == pytest.approx(by_hand, abs=0.02)
+    assert est.by_category("gpu")["idle"] == 0
+    assert est.monthly["idle"] <= 150
+
+
+def test_dev_plan_idle_with_every_add_on_is_at_most_150(dev_plan):
+    cost = next(r for r in dev_plan.reports if r.key == "cost").data
+    assert cost["monthly"]["idle"] <= 150
+    # the KMS keys other layers declare are priced from the plan
+    kms = [i for i in cost["items"] if i["resource"] != "cluster-secrets" and i["name"].startswith("KMS key")]
+    assert len(kms) == len([r for r in dev_plan.by_type("aws:kms/key:Key")]) - 1
+
+
+def test_prod_has_a_nat_and_an_address_per_az_and_always_on_inference():
+    cfg = validate(raw_config("prod"))
+    est = estimate(cfg)
+    nat = [i for i in est.items if i.name.startswith("NAT gateway")]
+    ipv4 = [i for i in est.items if i.name.startswith("public IPv4")]
+    assert len(nat) == len(ipv4) == 3
+    infer = items_of(est, "gpu")["GPU pool infer-l40s: 1..6 × g6e.xlarge (on-demand)"]
+    assert infer.idle == pytest.approx(P["g6e.xlarge"] * H, abs=0.01)
+
+
+def test_extended_support_costs_six_times_standard():
+    cfg = validate(raw_config("dev"))
+    ver = catalog.eks_versions()[cfg.cluster.version]
+    est = estimate(cfg, on=date.fromordinal(ver.end_of_standard_support.toordinal() + 1))
+    cp = next(i for i in est.items if i.resource == "cluster-eks")
+    assert "extended support" in cp.name and cp.idle == pytest.approx(0.60 * H)
+
+
+def test_items_add_up_to_the_totals(any_stack_plan):
+    cost = next(r for r in any_stack_plan.reports if r.key == "cost").data
+    assert set(cost) >= {"currency", "monthly", "items", "prices"}
+    assert cost["currency"] == "USD" and set(cost["prices"]) == {"source", "date", "region"}
+    for k in ("idle", "expected", "max"):
+        assert sum(i[k] for i in cost["items"]) == pytest.approx(cost["monthly"][k], abs=0.005)
+    for item in cost["items"]:
+        assert set(item) == {"name", "category", "resource", "idle", "expected", "max"}
+        assert 0 <= item["idle"] <= item["expected"] <= item["max"]
+
+
+def test_plan_json_has_the_cost_key(dev_plan):
+    doc = dev_plan.to_json()
+    assert doc["cost"]["monthly"]["idle"] == next(r for r in dev_plan.reports if r.key == "cost").data["monthly"]["idle"]
+    assert doc["outputs"]["cost"]["budget_usd"] == dev_plan.config.cost.budget_usd
+
+
+def test_non_us_east_1_stack_says_its_prices_are_us_east_1():
+    raw = edit(raw_config("dev"), "aws:region", "us-west-2")
+    edit(raw, "gpufleet:network.azs", ["us-west-2a", "us-west-2b"])
+    est = estimate(validate(raw))
+    assert any("--live-prices" in n for n in est.notes)
+
+
+def test_jark_benchmark_is_about_447_and_dev_is_a_third_of_it():
+    spec = importlib.util.spec_from_file_location("jark_cost", ROOT / "benchmarks" / "jark_cost.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    jark = mod.jark_estimate().monthly["idle"]
+    by_hand = (0.10 * H + U["kms_key_month"] + U["nat_gateway_hour"] * H + U["public_ipv4_hour"] * H
+               + 2 * U["nlb_hour"] * H + 2 * P["m5.xlarge"] * H + 200 * U["ebs_gp3_gb_month"]
+               + 100 * U["ebs_gp3_gb_month"])
+    assert jark == pytest.approx(by_hand, abs=0.02)
+    assert 445 <= jark <= 449
+
+
+# ------------------------------------------------------------------ the first guard: config validation
+
+def test_config_over_budget_fails_before_any_resource():
+    raw = edit(raw_config("dev"), "gpufleet:cost.budget_usd", 250)
+    with pytest.raises(ConfigError) as exc:
+        validate(raw)
+    msg = str(exc.value)
+    expected = estimate(validate(raw_config("dev"))).monthly["expected"]
+    assert f"gpufleet:cost.budget_usd: got 250.0; expected at least the stack's expected monthly cost ${expected:,.2f}" in msg
+    assert "(largest: GPU pool train-spot" in msg
+
+
+@pytest.mark.parametrize("path,value,key,expected", [
+    ("gpufleet:cost.busy.nope", {"hours": 10}, "gpufleet:cost.busy.nope", "a GPU pool of this stack: shared-l4, train-spot"),
+    ("gpufleet:cost.busy.shared-l4", {"hours": 10, "nodes": 9}, "gpufleet:cost.busy.shared-l4.nodes", "at most the pool's max (2)"),
+    ("gpufleet:cost.schedule.time_zone", "Mars/Olympus", "gpufleet:cost.schedule.time_zone", "an IANA time zone name"),
+    ("gpufleet:cost.schedule.stop", "at eight", "gpufleet:cost.schedule.stop", "a 5-field cron expression"),
+    ("gpufleet:cost.schedule.start", "0 25 * * 1-5", "gpufleet:cost.schedule.start", "hours 0-23"),
+    ("gpufleet:cost.emails", ["not-an-address"], "gpufleet:cost.emails[0]", "an e-mail address"),
+    ("gpufleet:cost.spot_discount", 1.5, "gpufleet:cost.spot_discount", "less than 1"),
+    ("gpufleet:cost.tool", "datadog", "gpufleet:cost.tool", "'kubecost' or 'opencost'"),
+])
+def test_bad_cost_config_names_the_key(path, value, key, expected):
+    with pytest.raises(ConfigError) as exc:
+        validate(edit(raw_config("dev"), path, value))
+    assert f"{key}: got" in str(exc.value) and expected in str(exc.value)
+
+
+def test_no_schedule_in_prod():
+    with pytest.raises(ConfigError, match=r"gpufleet:cost.schedule.enabled: got true; expected false in prod"):
+        validate(edit(raw_config("prod"), "gpufleet:cost.schedule", {"stop": "0 20 * * 1-5"}))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_stacks_fit_their_budget(stack):
+    cfg = validate(raw_config(stack))
+    est = estimate(cfg)
+    assert est.monthly["expected"] <= cfg.cost.budget_usd
+    assert est.by_category("gpu")["max"] <= cfg.cost.budget_usd  # the policy pack's budget rule
