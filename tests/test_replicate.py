@@ -50,18 +50,19 @@ def test_efa_az_follows_its_position_with_explicit_azs(stacks, capsys):
 
 
 def test_set_edits_existing_keys_with_yaml_values(stacks, capsys):
+    old_max = next(p for p in raw_config("prod")["gpufleet:pools"]["gpu"] if p["name"] == "train-a100")["max"]
     code, out, err = run(capsys, "replicate", "prod", "prod-west", "--region", "us-west-2", "--offline",
-                         "--set", "pools.gpu[train-a100].max=2",
+                         "--set", f"pools.gpu[train-a100].max={old_max + 2}",
                          "--set", "gpufleet:network.cidr=10.40.0.0/16",
                          "--set", "gpufleet:pools.gpu[2].always_on=true",
                          "--stacks-dir", str(stacks))
     assert code == 0, err
     raw = written(stacks, "prod-west")
     train = next(p for p in raw["gpufleet:pools"]["gpu"] if p["name"] == "train-a100")
-    assert train["max"] == 2 and isinstance(train["max"], int)
+    assert train["max"] == old_max + 2 and isinstance(train["max"], int)
     assert raw["gpufleet:network"]["cidr"] == "10.40.0.0/16"
     assert raw["gpufleet:pools"]["gpu"][2]["always_on"] is True
-    assert "gpufleet:pools.gpu[train-a100].max (--set): 4 -> 2" in out
+    assert f"gpufleet:pools.gpu[train-a100].max (--set): {old_max} -> {old_max + 2}" in out
 
 
 def test_refuses_to_overwrite_an_existing_stack(stacks, capsys):
