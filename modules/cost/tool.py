@@ -55,8 +55,11 @@ def prometheus_resources(system: SystemPool) -> dict[str, dict[str, str]]:
     return {"requests": {"cpu": f"{cpu_req}m", "memory": f"{mem_req}Mi"}, "limits": {"memory": f"{2 * mem_req}Mi"}}
 
 
-def alertmanager_config(topic_arn: str, region: str, env: str) -> dict[str, Any]:
-    """Alertmanager routes every alert to the stack's SNS topic (SigV4, Pod Identity credentials)."""
+def alertmanager_config(topic_arn: pulumi.Input[str], region: str, env: str) -> dict[str, Any]:
+    """Alertmanager routes every alert to the stack's SNS topic (SigV4, Pod Identity credentials).
+
+    A plain mapping with the topic ARN as its only (possibly unknown) leaf, so the chart
+    value check sees every key."""
     return {
         "global": {},
         "receivers": [{"name": "sns", "sns_configs": [{
@@ -65,8 +68,7 @@ def alertmanager_config(topic_arn: str, region: str, env: str) -> dict[str, Any]
             "subject": f"[gpufleet {env}] {{{{ .CommonLabels.alertname }}}}",
             "send_resolved": True,
         }]}],
-        "route": {"receiver": "sns", "group_by": ["alertname", "namespace"], "group_wait": "1m",
-                  "group_interval": "10m", "repeat_interval": "12h"},
+        "route": {"receiver": "sns", "group_wait": "1m", "group_interval": "10m", "repeat_interval": "12h"},
     }
 
 
@@ -103,8 +105,7 @@ def kubecost_values(cfg: StackConfig, cluster_name: str, topic_arn: pulumi.Input
                 "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
             },
             "serviceAccounts": {"alertmanager": {"create": True, "name": ALERTMANAGER_SA}},
-            "alertmanagerFiles": {"alertmanager.yml": pulumi.Output.from_input(topic_arn).apply(
-                lambda arn: alertmanager_config(arn, cfg.region, cfg.environment))},
+            "alertmanagerFiles": {"alertmanager.yml": alertmanager_config(topic_arn, cfg.region, cfg.environment)},
         },
     }
 
