@@ -69,12 +69,14 @@ def test_missing_fleet_file(tmp_path, capsys):
 
 def test_fleet_plan_in_process_summarises_each_cluster(stacks, capsys):
     replicate("dev", "dev-west", "us-west-2", directory=stacks, offline=True)
-    path = fleet_file(stacks, "clusters:\n  - {stack: dev, region: us-east-1, role: primary}\n"
+    path = fleet_file(stacks, "global: {stack: acme/gpufleet-global/global, outputs: [model_bucket_arn]}\n"
+                              "clusters:\n  - {stack: dev, region: us-east-1, role: primary}\n"
                               "  - {stack: dev-west, region: us-west-2}\n")
     code, out, err = run(capsys, "fleet", "plan", "--fleet", str(path), "--jobs", "1")
     dev = shipped_plan("dev")
     assert code == (1 if dev.failed else 0)
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert out.splitlines()[-1] == "global stack acme/gpufleet-global/global (read through a StackReference): model_bucket_arn"
     assert rows["dev"][:4] == ["dev", "us-east-1", "primary", str(len(dev.resources))]
     assert rows["dev-west"][:4] == ["dev-west", "us-west-2", "replica", str(len(dev.resources))]
     idle, top = fleet.cost_figures({r.key: r.data for r in dev.reports}.get("cost"))

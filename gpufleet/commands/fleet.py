@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"gpufleet fleet plan: {len(summaries)} clusters from {spec.source} "
               f"in {progress_elapsed(progress):.1f}s")
         print(fleet.summary_table(summaries))
+        if spec.global_stack:
+            g = spec.global_stack
+            print(f"global stack {g.stack} (read through a StackReference): "
+                  f"{', '.join(g.outputs) or 'no outputs named'}")
         return 1 if any(s.failed or s.error for s in summaries) else 0
     return deploy(args, spec)
 
