@@ -86,6 +86,8 @@ def test_file_system_is_encrypted_with_the_data_key_and_protected(any_stack_plan
     assert "availabilityZoneName" not in fs.inputs  # Regional: every AZ
     key = any_stack_plan.get(KEY, "data-key-key")
     assert key.inputs["enableKeyRotation"] is True and key.protect is True
+    # retained data stays readable: the key is retained with it
+    assert key.retain_on_delete is fs.retain_on_delete
 
 
 def test_throughput_and_infrequent_access_follow_config(dev_plan, prod_plan):

@@ -28,13 +28,16 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
     eks_name = ctx.cluster.eks.name
     nodes = [ctx.system_pool.node_group]
 
-    key = DataKey("data-key", cluster_name=ctx.cluster_name, tagger=tag, opts=ctx.aws_opts)
+    retain_efs = schema.retain(cfg, st.efs.retain_on_delete)
+    retain_buckets = schema.retain(cfg, st.buckets.retain_on_delete)
+    key = DataKey("data-key", cluster_name=ctx.cluster_name, tagger=tag,
+                  retain_on_delete=retain_efs or retain_buckets, opts=ctx.aws_opts)
 
     efs = Efs("datasets-efs", EfsArgs(
         config=st.efs, cluster_name=ctx.cluster_name, vpc_id=ctx.network.vpc.id,
         subnets={az: s.id for az, s in ctx.network.private_subnets.items()},
         node_security_group_id=ctx.cluster.security_group_id, kms_key_arn=key.arn,
-        backups=schema.efs_backups(cfg), retain_on_delete=schema.retain(cfg, st.efs.retain_on_delete),
+        backups=schema.efs_backups(cfg), retain_on_delete=retain_efs,
         tagger=tag), opts=ctx.aws_opts)
 
     CsiDriver("efs-csi", CsiDriverArgs(
@@ -57,18 +60,17 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
     # the account, from the cluster's ARN (arn:aws:eks:<region>:<account>:cluster/<name>)
     account = ctx.cluster.eks.arn.apply(lambda arn: arn.split(":")[4])
     b = st.buckets
-    retain = schema.retain(cfg, b.retain_on_delete)
     buckets = {
         "datasets": SecureBucket("datasets", SecureBucketArgs(
             bucket=bucket_name(ctx.cluster_name, "datasets", account, cfg.region), purpose="datasets",
             label=f"{ctx.cluster_name}-datasets",
             kms_key_arn=key.arn, tagger=tag, ia_after_days=b.datasets_ia_after_days,
-            retain_on_delete=retain), opts=ctx.aws_opts),
+            retain_on_delete=retain_buckets), opts=ctx.aws_opts),
         "models": SecureBucket("models", SecureBucketArgs(
             bucket=bucket_name(ctx.cluster_name, "models", account, cfg.region), purpose="models",
             label=f"{ctx.cluster_name}-models",
             kms_key_arn=key.arn, tagger=tag, versioned=True, noncurrent_versions_kept=b.model_versions_kept,
-            noncurrent_days=b.model_noncurrent_days, retain_on_delete=retain), opts=ctx.aws_opts),
+            noncurrent_days=b.model_noncurrent_days, retain_on_delete=retain_buckets), opts=ctx.aws_opts),
     }
     team_roles = {}
     for grant in schema.grants(cfg):
