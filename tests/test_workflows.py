@@ -212,6 +212,31 @@ echo "| estimate of $2 |"
         "error: Pulumi.dev.yaml: gpufleet:clustr: got unknown key._\n\n| estimate of dev |\n")
 
 
+@pytest.mark.parametrize("workflow, job", [("pr.yml", "preview"), ("deploy.yml", "deploy")])
+def test_policy_pack_dependencies_go_into_the_virtualenv_its_yaml_names(tmp_path, workflow, job):
+    """``python`` and ``pip`` are stubs that record what they are asked; the step reads the
+    pack's virtualenv from PulumiPolicy.yaml and installs from policies/ (``-e ..``)."""
+    script = step(load(workflow)["jobs"][job], name="policy pack's dependencies")["run"]
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "PulumiPolicy.yaml").write_text(
+        "runtime:\n  name: python\n  options:\n    virtualenv: venv\n")
+    (tmp_path / "policies" / "requirements.txt").write_text("pulumi-policy\n-e ..\n")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "log"
+    pip = (f'#!/bin/sh\necho "pip $(pwd) $*" >> {log}\n')
+    (bin_dir / "python").write_text(
+        f'#!/bin/sh\necho "python $*" >> {log}\nmkdir -p "$3/bin"\n'
+        f'printf \'%s\' \'{pip}\' > "$3/bin/pip"\nchmod +x "$3/bin/pip"\n')
+    (bin_dir / "python").chmod(0o755)
+    _run_step(script, tmp_path, {"RUNNER_TEMP": str(tmp_path), "PATH": f"{bin_dir}:/usr/bin:/bin"}, stub=True)
+    assert log.read_text().splitlines() == [
+        f"python -m venv {tmp_path}/policies/venv",
+        f"pip {tmp_path}/policies install -c ../requirements.lock -r requirements.txt"]
+
+
 @pytest.fixture(scope="module")
 def matrix_script() -> str:
     return step(load("changed-stacks.yml")["jobs"]["changes"], name="Stack matrix")["run"]
