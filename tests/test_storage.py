@@ -450,3 +450,45 @@ def test_non_default_storage_options_render():
     assert [r.name for r in plan.by_type(ASSOC) if r.name.startswith("data-access-")] == [
         "data-access-research-identity-association"]
     assert set(plan.outputs["storage"]["team_data_access"]) == {"research"}
+
+
+def _run_prepare(tmp_path, script: str, raid_mounted: bool):
+    """Run the init container's script against a fake host: ``/host/mnt`` becomes a temp dir,
+    ``mountpoint`` and ``mount`` are stubs that keep the mount table in a file."""
+    import subprocess
+
+    root = tmp_path / "host-mnt"
+    (root / "k8s-disks" / "0").mkdir(parents=True, exist_ok=True)
+    table = tmp_path / "mounts"
+    if not table.exists():
+        table.write_text(str(root / "k8s-disks" / "0") + "\n" if raid_mounted else "")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "mountpoint").write_text(f'#!/bin/sh\ngrep -qx "$2" {table}\n')
+    (bin_dir / "mount").write_text(f'#!/bin/sh\n[ "$1" = --bind ] || exit 2\necho "$3" >> {table}\n')
+    for f in ("mountpoint", "mount"):
+        (bin_dir / f).chmod(0o755)
+    body = script.replace(nvme.HOST_MNT, str(root))
+    result = subprocess.run(["sh", "-c", body], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=10)
+    return result, root, table.read_text().split()
+
+
+def test_prepare_script_binds_each_volume_once(tmp_path):
+    script = nvme.prepare_script(3)
+    result, root, mounts = _run_prepare(tmp_path, script, raid_mounted=True)
+    assert result.returncode == 0, result.stderr
+    published = [str(root / "local-nvme" / f"vol-{i}") for i in (1, 2, 3)]
+    assert mounts[1:] == published
+    for i in (1, 2, 3):
+        assert (root / "k8s-disks" / "0" / "local-nvme" / f"vol-{i}").is_dir()
+    # a restarted pod finds the mounts in place and binds nothing twice
+    result, _, again = _run_prepare(tmp_path, script, raid_mounted=True)
+    assert result.returncode == 0 and again == mounts
+
+
+def test_prepare_script_refuses_a_node_without_the_array(tmp_path):
+    result, root, mounts = _run_prepare(tmp_path, nvme.prepare_script(1), raid_mounted=False)
+    assert result.returncode == 1
+    assert "no instance-store RAID0 array at /mnt/k8s-disks/0" in result.stderr
+    assert mounts == [] and not (root / "local-nvme").exists()
