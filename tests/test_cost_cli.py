@@ -1,0 +1,113 @@
+"""``gpufleet cost``: table, JSON and Markdown; comparing two configs; bad stack files exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from gpufleet import cli
+from modules import catalog
+
+from .helpers import ROOT, edit, raw_config
+
+P = catalog.on_demand_prices()["prices"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def render_each_config_once():
+    """The command renders the program for every config it prices; render each config
+    once in this module (the renders are pure functions of the config)."""
+    from gpufleet import plan as planner
+
+    real, cache = planner.run_program, {}
+
+    def cached(cfg, raw, stack, shown):
+        key = (stack, json.dumps(raw, sort_keys=True, default=str))
+        if key not in cache:
+            cache[key] = real(cfg, raw, stack, shown)
+        return cache[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(planner, "run_program", cached)
+        yield
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["cost", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def bigger_dev(tmp_path_factory):
+    """dev with the L4 pool allowed 4 nodes and busier: a PR that adds cost."""
+    raw = edit(raw_config("dev"), "gpufleet:pools.gpu[0].max", 4)
+    edit(raw, "gpufleet:cost.busy.shared-l4", {"hours": 160, "nodes": 1})
+    edit(raw, "gpufleet:cost.budget_usd", 8000)
+    path = tmp_path_factory.mktemp("stacks") / "Pulumi.dev-bigger.yaml"
+    path.write_text(yaml.safe_dump({"config": raw}, sort_keys=False))
+    return path
+
+
+def test_json_breakdown(capsys):
+    code, out, _ = run(capsys, "dev", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["stack"] == "dev" and doc["currency"] == "USD"
+    for k in ("idle", "expected", "max"):
+        assert sum(i[k] for i in doc["items"]) == pytest.approx(doc["monthly"][k], abs=0.005)
+    assert doc["monthly"]["idle"] <= 150
+    assert doc["prices"]["region"] == "us-east-1" and doc["prices"]["date"]
+
+
+def test_table_and_markdown(capsys):
+    code, table, _ = run(capsys, "dev")
+    assert code == 0
+    lines = table.splitlines()
+    assert lines[0].startswith("cost: stack dev, USD per month (730 h); prices us-east-1 as of ")
+    assert lines[1].split() == ["item", "category", "idle", "expected", "max"]
+    total = next(line for line in lines if line.startswith("total per month"))
+    assert "$" in total
+    code, md, _ = run(capsys, "dev", "--format", "markdown")
+    assert md.startswith("### gpufleet cost: stack `dev`")
+    assert "| **monthly total** |" in md and "| item | category | idle | expected | max |" in md
+    assert "<details>" in md and "Prices:" in md
+
+
+def test_compare_shows_the_change_a_pr_makes(capsys, bigger_dev):
+    code, out, _ = run(capsys, str(bigger_dev), "--compare", "dev", "--format", "json")
+    diff = json.loads(out)
+    assert code == 0
+    # two more g6.xlarge at max, all month, with their 100 GB roots
+    more_max = 2 * (P["g6.xlarge"] * 730 + 100 * 0.08)
+    assert diff["change"]["max"] == pytest.approx(more_max, abs=0.02)
+    # 80 more busy hours of one node
+    assert diff["change"]["expected"] == pytest.approx(80 * (P["g6.xlarge"] + 100 * 0.08 / 730), abs=0.02)
+    assert diff["change"]["idle"] == 0
+    changed = {i["resource"]: i for i in diff["items"]}
+    assert set(changed) == {"pool-shared-l4-ng", "pool-shared-l4-lt"}
+    assert changed["pool-shared-l4-ng"]["status"] == "changed"
+    assert "0..2" in changed["pool-shared-l4-ng"]["was"] and "0..4" in changed["pool-shared-l4-ng"]["name"]
+    for k in ("idle", "expected", "max"):
+        assert diff["after"][k] - diff["before"][k] == pytest.approx(diff["change"][k], abs=0.01)
+
+
+def test_compare_markdown_is_a_pr_comment(capsys, bigger_dev):
+    code, md, _ = run(capsys, str(bigger_dev), "--compare", "dev", "--format", "markdown")
+    assert code == 0
+    assert md.startswith("### gpufleet cost: `dev` → `dev-bigger`")
+    assert "This change **increases** the expected monthly cost by **+$" in md
+    assert "| before |" in md and "| after |" in md and "| **change** |" in md
+    assert "2 changed line item(s)" in md and "GPU pool shared-l4: 0..4 × g6.xlarge" in md
+
+
+def test_bad_stack_file_exits_2(capsys, tmp_path):
+    raw = edit(raw_config("dev"), "gpufleet:cost.emails", ["nobody"])
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text(yaml.safe_dump({"config": raw}))
+    code, out, err = run(capsys, str(path))
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {path}: gpufleet:cost.emails[0]: got 'nobody'; expected an e-mail address")
+    code, _, err = run(capsys, "nosuchstack")
+    assert code == 2 and "stacks/Pulumi.nosuchstack.yaml" in err
