@@ -73,6 +73,10 @@ REPLACE_RULES: dict[str, tuple[Rule, ...]] = {
     ),
     "aws:s3/bucket:Bucket": (Rule("bucket"), Rule("bucketPrefix")),
     "aws:s3/bucketV2:BucketV2": (Rule("bucket"), Rule("bucketPrefix")),
+    # A replaced key makes everything encrypted with it unreadable once it is deleted.
+    KMS: (Rule("keyUsage"), Rule("keySpec"), Rule("customerMasterKeySpec"), Rule("multiRegion")),
+    # A new release name or namespace uninstalls the chart and installs it again.
+    "kubernetes:helm.sh/v3:Release": (Rule("name"), Rule("namespace")),
     SUBNET: (Rule("vpcId", ref=VPC), Rule("cidrBlock"), Rule("availabilityZone")),
     VPC: (Rule("cidrBlock"),),
     # An explicit provider in another region replaces every resource it manages.
