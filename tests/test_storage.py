@@ -492,3 +492,19 @@ def test_prepare_script_refuses_a_node_without_the_array(tmp_path):
     assert result.returncode == 1
     assert "no instance-store RAID0 array at /mnt/k8s-disks/0" in result.stderr
     assert mounts == [] and not (root / "local-nvme").exists()
+
+
+def test_readme_examples_validate_and_name_real_classes(dev_plan):
+    """The PVCs in docs/readme/3-storage.md are valid objects that use the classes the stack creates."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "readme" / "3-storage.md").read_text()
+    docs = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    objects = [d for d in docs if isinstance(d, dict) and "kind" in d]
+    pvcs = [d for d in objects if d["kind"] == "PersistentVolumeClaim"]
+    assert {p["spec"]["storageClassName"] for p in pvcs} == set(storage_classes(dev_plan)) - {"gp3"}
+    for obj in objects:
+        assert validate_builtin(obj, dev_plan.config.cluster.version) == [], obj["metadata"]["name"]
