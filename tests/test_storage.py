@@ -469,7 +469,7 @@ def _run_prepare(tmp_path, script: str, raid_mounted: bool):
     for f in ("mountpoint", "mount"):
         (bin_dir / f).chmod(0o755)
     body = script.replace(nvme.HOST_MNT, str(root))
-    result = subprocess.run(["sh", "-c", body], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+    result = subprocess.run(["sh", "-c", body], check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
                             capture_output=True, text=True, timeout=10)
     return result, root, table.read_text().split()
 
@@ -502,7 +502,7 @@ def test_readme_examples_validate_and_name_real_classes(dev_plan):
     import yaml
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "readme" / "3-storage.md").read_text()
-    docs = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    docs = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)]
     objects = [d for d in docs if isinstance(d, dict) and "kind" in d]
     pvcs = [d for d in objects if d["kind"] == "PersistentVolumeClaim"]
     assert {p["spec"]["storageClassName"] for p in pvcs} == set(storage_classes(dev_plan)) - {"gp3"}

@@ -48,7 +48,7 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
         tagger=tag, version=st.addon_versions.get(EBS_DRIVER.addon), nodes=nodes), opts=ctx.aws_opts)
 
     scratch_pools = schema.scratch_pools(cfg)
-    sc = StorageClasses("storage-classes", StorageClassesArgs(
+    StorageClasses("storage-classes", StorageClassesArgs(
         kms_key_arn=key.arn, file_system_id=efs.id, efs=st.efs, checkpoints=st.checkpoints,
         scratch=bool(scratch_pools)), opts=ctx.k8s_opts)
     if scratch_pools:
