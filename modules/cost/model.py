@@ -282,7 +282,7 @@ def estimate(cfg: "StackConfig", prices: "PriceTable | None" = None, on: date | 
     nat_azs = list(cfg.network.azs) if cfg.nat == "per_az" else [cfg.network.azs[0]]
     per_nat_gb = cost.nat_gb / len(nat_azs)
     for az in nat_azs:
-        items.append(_item(f"NAT gateway {az}" + (f" (+{per_nat_gb:g} GB processed)" if per_nat_gb else ""),
+        items.append(_item(f"NAT gateway {az}" + (f" (+{per_nat_gb:,.0f} GB processed)" if per_nat_gb else ""),
                            "network", f"network-nat-{az}",
                            u("nat_gateway_hour") * h + per_nat_gb * u("nat_gateway_gb")))
         items.append(_item(f"public IPv4 of NAT gateway {az}", "network", f"network-nat-{az}",
