@@ -237,6 +237,39 @@ def test_policy_pack_dependencies_go_into_the_virtualenv_its_yaml_names(tmp_path
         f"pip {tmp_path}/policies install -c ../requirements.lock -r requirements.txt"]
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_base_plan_step_renders_the_base_commit_in_a_worktree(tmp_path):
+    """A throwaway repository whose committed ``./run`` stub prints a plan naming the commit
+    it runs in: the step renders the base commit, or an empty plan for a new stack."""
+    script = step(load("pr.yml")["jobs"]["preview"], name="Base plan")["run"]
+    repo = tmp_path / "repo"
+    (repo / "stacks").mkdir(parents=True)
+    (repo / "stacks" / "Pulumi.dev.yaml").write_text("config: {}\n")
+    (repo / "run").write_text('#!/bin/sh\nprintf \'{"stack": "%s", "resources": [], "from": "%s"}\' "$2" "$(cat marker)"\n')
+    (repo / "run").chmod(0o755)
+    (repo / "marker").write_text("base")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "."], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=repo, check=True)
+    base_sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True,
+                              text=True).stdout.strip()
+    (repo / "marker").write_text("head")
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    (repo / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    outputs = _run_step(script, repo, {"RUNNER_TEMP": str(temp), "STACK": "dev", "BASE_SHA": base_sha}, stub=True)
+    assert outputs["exists"] == "true"
+    assert json.loads((temp / "base-plan.json").read_text()) == {"stack": "dev", "resources": [], "from": "base"}
+    assert (temp / "base-stack" / "Pulumi.dev.yaml").read_text() == "config: {}\n"
+    temp = tmp_path / "temp-new"
+    temp.mkdir()
+    outputs = _run_step(script, repo, {"RUNNER_TEMP": str(temp), "STACK": "eu", "BASE_SHA": base_sha}, stub=True)
+    assert outputs["exists"] == "false"
+    assert json.loads((temp / "base-plan.json").read_text()) == {"project": "gpufleet", "stack": "eu", "resources": []}
+
+
 @pytest.fixture(scope="module")
 def matrix_script() -> str:
     return step(load("changed-stacks.yml")["jobs"]["changes"], name="Stack matrix")["run"]
