@@ -103,9 +103,22 @@ def load(spec: str) -> dict[str, Any]:
             raise DiffInputError(f"{spec}: not a plan: invalid JSON ({exc})") from None
         check(doc, spec)
         return doc
-    from . import plan as planner  # renders the stack (a bad stack raises ConfigError: exit 2)
+    return render(spec)
 
-    return planner.render(spec).to_json()
+
+def render(stack_or_path: str) -> dict[str, Any]:
+    """Render a stack (name or file) under the mock engine, without the plan's reports
+    (cost, policy): the guard compares resources only. A bad stack raises ConfigError."""
+    from modules import config as stack_config
+
+    from . import plan as planner
+
+    path, stack, shown = planner.resolve(stack_or_path)
+    if not path.is_file():
+        raise stack_config.ConfigError(shown, "(file)", stack_or_path,
+                                       f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
+    cfg, raw = stack_config.from_file(path, shown)
+    return planner.run_program(cfg, raw, stack, shown).to_json()
 
 
 def check(doc: Any, source: str) -> None:
