@@ -10,7 +10,7 @@ import yaml
 from gpufleet import cli
 from modules import catalog
 
-from .helpers import ROOT, edit, raw_config
+from .helpers import edit, raw_config
 
 P = catalog.on_demand_prices()["prices"]
 

@@ -203,6 +203,13 @@ def test_bad_cost_config_names_the_key(path, value, key, expected):
     assert f"{key}: got" in str(exc.value) and expected in str(exc.value)
 
 
+def test_an_unpriced_instance_type_is_a_config_error():
+    with pytest.raises(ConfigError) as exc:
+        validate(edit(raw_config("prod"), "gpufleet:pools.gpu[2].instance_types", ["p5e.48xlarge"]))
+    assert str(exc.value).startswith("stacks/Pulumi.test.yaml: gpufleet:pools.gpu[2].instance_types[0]: got 'p5e.48xlarge'; "
+                                     "expected an instance type with an on-demand price")
+
+
 def test_no_schedule_in_prod():
     with pytest.raises(ConfigError, match=r"gpufleet:cost.schedule.enabled: got true; expected false in prod"):
         validate(edit(raw_config("prod"), "gpufleet:cost.schedule", {"stop": "0 20 * * 1-5"}))

@@ -68,7 +68,7 @@ def table(est: CostEstimate, title: str) -> str:
 def markdown(est: CostEstimate, title: str) -> str:
     total = est.monthly
     lines = [f"### gpufleet cost: {title}", "",
-             f"| | idle | expected | max |", "|---|---:|---:|---:|",
+             "| | idle | expected | max |", "|---|---:|---:|---:|",
              f"| **monthly total** | **{usd(total['idle'])}** | **{usd(total['expected'])}** | **{usd(total['max'])}** |",
              "", "<details><summary>Line items</summary>", "",
              "| item | category | idle | expected | max |", "|---|---|---:|---:|---:|"]

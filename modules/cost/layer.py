@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
 
 from ..context import PlatformContext
 from ..schema.cost import schedule_of

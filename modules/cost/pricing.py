@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass, field, replace
+from functools import cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
@@ -68,8 +69,9 @@ class PriceTable:
         return replace(self, spot={**self.spot, **spot}, source=src)
 
 
+@cache
 def bundled() -> PriceTable:
-    """The offline price table (us-east-1), with the sources and dates of its files."""
+    """The offline price table (us-east-1), with the sources and dates of its files (read once)."""
     instances = catalog.on_demand_prices()
     units = catalog.load("unit-prices-us-east-1.json")
     eks = catalog.load("eks_versions.json")

@@ -161,7 +161,17 @@ def check(cfg: "StackConfig") -> None:
                 fail(f"cost.schedule.pools.{name}.work_hours_nodes", ps.work_hours_nodes,
                      f"at most the pool's max ({pools[name].max})")
     from ..cost.model import estimate  # local: the model imports the schema
+    from ..cost.pricing import bundled
 
+    priced = bundled().on_demand
+    for key, pool_list in (("pools.system", [cfg.pools.system]), ("pools.gpu", cfg.pools.gpu)):
+        for i, pool in enumerate(pool_list):
+            where = key if key == "pools.system" else f"{key}[{i}]"
+            for j, itype in enumerate(pool.instance_types):
+                if itype not in priced:
+                    fail(f"{where}.instance_types[{j}]", itype,
+                         "an instance type with an on-demand price in modules/data/prices-us-east-1.json "
+                         "(the cost model prices every pool; types sold only as capacity blocks have none)")
     est = estimate(cfg)
     expected = est.monthly["expected"]
     if expected > cfg.cost.budget_usd:
