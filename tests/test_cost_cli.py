@@ -59,6 +59,7 @@ def test_json_breakdown(capsys):
         assert sum(i[k] for i in doc["items"]) == pytest.approx(doc["monthly"][k], abs=0.005)
     assert doc["monthly"]["idle"] <= 150
     assert doc["prices"]["region"] == "us-east-1" and doc["prices"]["date"]
+    assert any("spot priced at 60% off on-demand" in n for n in doc["notes"])
 
 
 def test_table_and_markdown(capsys):

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             print(fmt.compare_table(diff, before_name, name))
         return 0
     if args.format == "json":
-        json.dump({"stack": name, **after.to_json()}, sys.stdout, indent=1)
+        json.dump({"stack": name, **after.to_json(), "notes": list(after.notes)}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     elif args.format == "markdown":
         print(fmt.markdown(after, f"stack `{name}`"))

@@ -3,7 +3,7 @@
 ``report(plan)`` prices the plan's config (and the priced resources other layers add, such
 as KMS keys and load balancers) with the bundled price table. The JSON is
 ``{"currency", "monthly": {"idle", "expected", "max"}, "items": [{"name", "category",
-"resource", "idle", "expected", "max"}], "prices": {"source", "date", "region"}, "notes"}``;
+"resource", "idle", "expected", "max"}], "prices": {"source", "date", "region"}}``;
 the items add up to ``monthly``.
 """
 

@@ -73,14 +73,14 @@ class CostEstimate:
         return {k: round(sum(getattr(i, k) for i in items), 2) for k in ("idle", "expected", "max")}
 
     def to_json(self) -> dict:
-        """The ``cost`` key of ``gpufleet plan --json`` (items add up to ``monthly``)."""
+        """The ``cost`` key of ``gpufleet plan --json``, exactly the issue's shape (items add
+        up to ``monthly``); the notes are in the text table and in ``gpufleet cost --format json``."""
         return {
             "currency": self.currency,
             "monthly": self.monthly,
             "items": [{"name": i.name, "category": i.category, "resource": i.resource,
                        "idle": i.idle, "expected": i.expected, "max": i.max} for i in self.items],
             "prices": {"source": self.prices.source, "date": self.prices.date, "region": self.prices.region},
-            "notes": list(self.notes),
         }
 
 
