@@ -96,7 +96,8 @@ def load(spec: str) -> dict[str, Any]:
     is_yaml = spec.endswith((".yaml", ".yml"))
     if spec.endswith(".json") or (path.is_file() and not is_yaml):
         if not path.is_file():
-            raise DiffInputError(f"{spec}: no such file (expected a plan from `gpufleet plan --json`, a stack file or a stack name)")
+            raise DiffInputError(f"{spec}: no such file (expected a plan from `gpufleet plan --json`, "
+                                 "a stack file or a stack name)")
         try:
             doc = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -115,8 +116,8 @@ def render(stack_or_path: str) -> dict[str, Any]:
 
     path, stack, shown = planner.resolve(stack_or_path)
     if not path.is_file():
-        raise stack_config.ConfigError(shown, "(file)", stack_or_path,
-                                       f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
+        expected = f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one"
+        raise stack_config.ConfigError(shown, "(file)", stack_or_path, expected)
     cfg, raw = stack_config.from_file(path, shown)
     return planner.run_program(cfg, raw, stack, shown).to_json()
 

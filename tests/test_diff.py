@@ -92,7 +92,8 @@ def test_instance_types_and_capacity_type_replace_their_node_groups(pools_change
     (it,) = replaced["pool-shared-l4-ng"].reasons
     before = res(doc(), NG, "pool-shared-l4-ng")["inputs"]["instanceTypes"]
     assert (it.path, it.base, it.head) == ("instanceTypes", before, ["g6.2xlarge"])
-    assert [(r.path, r.base, r.head) for r in replaced["pool-train-spot-ng"].reasons] == [("capacityType", "SPOT", "ON_DEMAND")]
+    reasons = replaced["pool-train-spot-ng"].reasons
+    assert [(r.path, r.base, r.head) for r in reasons] == [("capacityType", "SPOT", "ON_DEMAND")]
     # a bigger max is an in-place update of the node group, not a replacement
     assert by_name(result, "update")["pool-system-ng"].paths == ["scalingConfig.maxSize"]
     assert result.blocking

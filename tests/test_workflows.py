@@ -85,7 +85,8 @@ def test_pr_preview_runs_for_changed_stacks_with_one_run_per_pr():
     pr = load("pr.yml")
     trigger = pr["on"]["pull_request"]
     assert {"opened", "synchronize", "labeled", "unlabeled"} <= set(trigger["types"])
-    assert pr["concurrency"] == {"group": "pr-preview-${{ github.event.pull_request.number }}", "cancel-in-progress": True}
+    assert pr["concurrency"] == {"group": "pr-preview-${{ github.event.pull_request.number }}",
+                                 "cancel-in-progress": True}
     assert pr["permissions"] == {"contents": "read"}
     changes = pr["jobs"]["changes"]
     assert changes["uses"] == "./.github/workflows/changed-stacks.yml"
@@ -115,9 +116,9 @@ def test_pr_preview_steps_in_order():
     assert [index(job, s) for s in order] == sorted(index(job, s) for s in order)
 
     assert './run plan "$STACK" --json' in plan["run"]
-    assert re.search(r'\./run diff "\$RUNNER_TEMP/base-plan\.json" "\$RUNNER_TEMP/head-plan\.json" --format markdown', guard["run"])
-    assert re.search(r'\./run cost "\$STACK" --compare "\$RUNNER_TEMP/base-stack/Pulumi\.\$STACK\.yaml" --format markdown',
-                     cost["run"])
+    assert './run diff "$RUNNER_TEMP/base-plan.json" "$RUNNER_TEMP/head-plan.json" --format markdown' in guard["run"]
+    assert ('./run cost "$STACK" --compare "$RUNNER_TEMP/base-stack/Pulumi.$STACK.yaml" --format markdown'
+            in cost["run"])
     assert "git show \"$BASE_SHA:stacks/Pulumi.$STACK.yaml\"" in step(job, name="Base plan")["run"]
     assert comment["with"]["header"] == "gpufleet-${{ matrix.stack }}"
     compose = step(job, name="Compose the PR comment")["run"]
@@ -147,8 +148,8 @@ def _run_step(script: str, cwd: Path, env: dict[str, str], stub: bool = False) -
     out.write_text("")
     if not stub:
         script = script.replace("./run ", f"{sys.executable} -m gpufleet ")
-    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd, check=True, capture_output=True, text=True,
-                   env={"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(out), **env})
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd, check=True,
+                   capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(out), **env})
     return dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
 
 
@@ -203,7 +204,8 @@ case "$*" in *--compare*) echo "error: Pulumi.dev.yaml: gpufleet:clustr: got unk
 echo "| estimate of $2 |"
 ''')
     stub.chmod(0o755)
-    outputs = _run_step(script, tmp_path, {"RUNNER_TEMP": str(tmp_path), "STACK": "dev", "BASE_EXISTS": "true"}, stub=True)
+    env = {"RUNNER_TEMP": str(tmp_path), "STACK": "dev", "BASE_EXISTS": "true"}
+    outputs = _run_step(script, tmp_path, env, stub=True)
     assert outputs["status"] == "0"
     assert (tmp_path / "argv").read_text().splitlines() == [
         f"cost dev --compare {tmp_path}/base-stack/Pulumi.dev.yaml --format markdown", "cost dev --format markdown"]
@@ -245,7 +247,8 @@ def test_base_plan_step_renders_the_base_commit_in_a_worktree(tmp_path):
     repo = tmp_path / "repo"
     (repo / "stacks").mkdir(parents=True)
     (repo / "stacks" / "Pulumi.dev.yaml").write_text("config: {}\n")
-    (repo / "run").write_text('#!/bin/sh\nprintf \'{"stack": "%s", "resources": [], "from": "%s"}\' "$2" "$(cat marker)"\n')
+    (repo / "run").write_text(
+        '#!/bin/sh\nprintf \'{"stack": "%s", "resources": [], "from": "%s"}\' "$2" "$(cat marker)"\n')
     (repo / "run").chmod(0o755)
     (repo / "marker").write_text("base")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]

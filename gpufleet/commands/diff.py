@@ -77,7 +77,8 @@ def verdict(result, allowed: bool) -> str:
 
 
 def _heading(result) -> str:
-    stacks = result.head_stack if result.base_stack == result.head_stack else f"{result.base_stack} -> {result.head_stack}"
+    same = result.base_stack == result.head_stack
+    stacks = result.head_stack if same else f"{result.base_stack} -> {result.head_stack}"
     return f"{result.base} -> {result.head} (stack {stacks})"
 
 
@@ -96,7 +97,8 @@ def text(result, allowed: bool = False) -> str:
     if result.protected_deletes:
         lines += ["", "Protected resources that would be deleted:"]
         lines += [f"  -  {_resource(c)}{_suffix(c)}" for c in result.protected_deletes]
-    for action, title, mark in (("update", "Updated in place", "~ "), ("add", "Added", "+ "), ("delete", "Deleted", "- ")):
+    sections = (("update", "Updated in place", "~ "), ("add", "Added", "+ "), ("delete", "Deleted", "- "))
+    for action, title, mark in sections:
         items = [c for c in result.of(action) if not (action == "delete" and c.protected)]
         if items:
             lines += ["", f"{title}:"]
