@@ -127,6 +127,7 @@ def test_pr_preview_steps_in_order():
     assert pulumi["uses"] == "pulumi/actions@v7"
     w = pulumi["with"]
     assert (w["command"], w["policyPacks"], w["comment-on-pr"], w["work-dir"]) == ("preview", "policies", True, ".")
+    assert w["upsert"] is True  # a new stack previews too
     assert pulumi["env"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}"}
 
 
@@ -314,7 +315,7 @@ def test_deploy_runs_pulumi_up_on_merge_with_prod_behind_an_environment():
         assert job["concurrency"] == {"group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False}
         assert job["permissions"] == {"contents": "read", "id-token": "write"}
         up = step(job, uses="pulumi/actions@")
-        assert (up["with"]["command"], up["with"]["policyPacks"]) == ("up", "policies")
+        assert (up["with"]["command"], up["with"]["policyPacks"], up["with"]["upsert"]) == ("up", "policies", True)
         assert './run plan "$STACK" --json' in step(job, name="Offline plan")["run"]
         assert step(job, uses="aws-actions/configure-aws-credentials@")["with"]["role-to-assume"] == \
             "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
