@@ -103,6 +103,14 @@ def test_compare_markdown_is_a_pr_comment(capsys, bigger_dev):
     assert "2 changed line item(s)" in md and "GPU pool shared-l4: 0..4 × g6.xlarge" in md
 
 
+def test_compare_the_same_stack_before_and_after(capsys, tmp_path):
+    base = tmp_path / "Pulumi.dev.yaml"
+    base.write_text(yaml.safe_dump({"config": raw_config("dev")}))
+    code, md, _ = run(capsys, "dev", "--compare", str(base), "--format", "markdown")
+    assert code == 0 and md.startswith("### gpufleet cost: `dev (base)` → `dev (this change)`")
+    assert "This change **keeps** the expected monthly cost at **$" in md and "no line item" not in md
+
+
 def test_bad_stack_file_exits_2(capsys, tmp_path):
     raw = edit(raw_config("dev"), "gpufleet:cost.emails", ["nobody"])
     path = tmp_path / "Pulumi.bad.yaml"

@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     after, name = _estimate(args.stack, args)
     if args.compare:
         before, before_name = _estimate(args.compare, args)
-        if before_name == name:
-            before_name, name = args.compare, args.stack
+        if before_name == name:  # the same stack before and after a change (a PR's base file)
+            before_name, name = f"{name} (base)", f"{name} (this change)"
         diff = fmt.compare(before, after)
         if args.format == "json":
             json.dump(diff, sys.stdout, indent=1)

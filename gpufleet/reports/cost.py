@@ -146,10 +146,13 @@ def compare_table(diff: dict[str, Any], before: str, after: str) -> str:
 def compare_markdown(diff: dict[str, Any], before: str, after: str) -> str:
     """A PR comment: totals with change and percentage, then the changed items."""
     ch = diff["change"]
-    head = "increases" if ch["expected"] > 0 else "decreases" if ch["expected"] < 0 else "does not change"
-    lines = [f"### gpufleet cost: `{before}` → `{after}`", "",
-             f"This change **{head}** the expected monthly cost"
-             + (f" by **{signed(ch['expected'])}**{_pct(diff['before']['expected'], diff['after']['expected'])}." if ch["expected"] else "."),
+    if ch["expected"]:
+        head = "increases" if ch["expected"] > 0 else "decreases"
+        summary = (f"This change **{head}** the expected monthly cost by **{signed(ch['expected'])}**"
+                   f"{_pct(diff['before']['expected'], diff['after']['expected'])}.")
+    else:
+        summary = f"This change **keeps** the expected monthly cost at **{usd(diff['after']['expected'])}**."
+    lines = [f"### gpufleet cost: `{before}` → `{after}`", "", summary,
              "", "| | idle | expected | max |", "|---|---:|---:|---:|",
              f"| before | {usd(diff['before']['idle'])} | {usd(diff['before']['expected'])} | {usd(diff['before']['max'])} |",
              f"| after | {usd(diff['after']['idle'])} | {usd(diff['after']['expected'])} | {usd(diff['after']['max'])} |",
