@@ -362,6 +362,22 @@ def test_kueue_quotas_within_pool_capacity():
         "'train-a100' offers at most 32 (4 nodes x 8)"]
 
 
+def test_kueue_cpu_and_memory_quotas_within_catalog_allocatable():
+    recs = foundation()  # train-a100: 4 nodes of p4d/p4de, each 95690m CPU and 1082712Mi allocatable
+    flavor = record("kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor", "f", {"metadata": {"name": "train-a100"}})
+
+    def cq(cpu: str, memory: str):
+        return record("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue", "cq", {"metadata": {"name": "team-a"}, "spec": {
+            "resourceGroups": [{"coveredResources": ["cpu", "memory"], "flavors": [{"name": "train-a100", "resources": [
+                {"name": "cpu", "nominalQuota": cpu}, {"name": "memory", "nominalQuota": memory}]}]}]}})
+    assert check_stack("kueue-quota-within-capacity", [*recs, flavor, cq("382760m", "4330848Mi")]) == []
+    assert check_stack("kueue-quota-within-capacity", [*recs, flavor, cq("400", "5000Gi")]) == [
+        "ClusterQueue(s) team-a guarantee 400 cpu on flavor 'train-a100', but pool 'train-a100' offers at most "
+        "382.76 (4 nodes x 95.69)",
+        "ClusterQueue(s) team-a guarantee 5,000.0Gi memory on flavor 'train-a100', but pool 'train-a100' offers at "
+        "most 4,229.3Gi (4 nodes x 1,057.3Gi)"]
+
+
 def _timeslice(replicas: int) -> str:
     return ("version: v1\nsharing:\n  timeSlicing:\n    resources:\n"
             f"    - name: nvidia.com/gpu\n      replicas: {replicas}\n")

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping
 from modules import catalog
 
 from ._props import (ASG_TAG, CA_TEMPLATE, NODE_GROUP, POOL_LABEL, PURPOSE_LABEL, ALWAYS_ON_LABEL, UNKNOWN,
-                     get, known, number, plain, tags_of)
+                     get, known, number, plain, quantity, tags_of)
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,16 @@ def _parent_urn(r: Any) -> str | None:
     return getattr(parent, "urn", None) if parent is not None else None
 
 
-def node_template_resources(resources: Iterable[Any], node_group: Any) -> dict[str, float]:
-    """Extended resources one node of ``node_group`` advertises, from the cluster-autoscaler
-    node-template tags on its Auto Scaling group (the ``aws:autoscaling/tag:Tag`` resources
-    sharing the node group's parent component, or naming its pool in a label tag)."""
+#: resources a node's allocatable (catalog) tells, for pools whose node-template tags don't
+CATALOG_RESOURCES = ("cpu", "memory", "pods")
+
+
+def node_resources(resources: Iterable[Any], node_group: Any) -> dict[str, float]:
+    """What one node of ``node_group`` offers the scheduler. Extended resources (GPUs, MIG
+    slices, EFA) from the cluster-autoscaler node-template tags on its Auto Scaling group
+    (the ``aws:autoscaling/tag:Tag`` resources sharing the node group's parent component,
+    or naming its pool in a label tag); CPU, memory and pods from the catalog's allocatable
+    of the pool's smallest instance type (what every node of the pool can guarantee)."""
     facts = pool_facts(node_group.props, node_group.name)
     parent = _parent_urn(node_group)
     groups: dict[str | None, dict[str, str]] = {}
@@ -113,7 +119,13 @@ def node_template_resources(resources: Iterable[Any], node_group: Any) -> dict[s
     found = {k: v for k, v in found.items() if v is not None}
     if "nvidia.com/gpu" not in found and not any(k.startswith("nvidia.com/mig-") for k in found) and facts.gpus_per_node:
         found["nvidia.com/gpu"] = float(facts.gpus_per_node)
+    types = [catalog.instance_type(t) for t in facts.instance_types]
+    if types and all(t is not None for t in types):
+        for key in CATALOG_RESOURCES:
+            amounts = [quantity(t.allocatable.get(key)) for t in types]
+            if all(a is not None for a in amounts):
+                found.setdefault(key, min(amounts))
     return found
 
 
-__all__ = ["PoolFacts", "pool_facts", "gpu_pools", "node_template_resources", "UNKNOWN"]
+__all__ = ["PoolFacts", "pool_facts", "gpu_pools", "node_resources", "UNKNOWN"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any, Iterator, Mapping
 
@@ -11,33 +10,11 @@ from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 
 from . import defaults
-from ._pools import gpu_pools, node_template_resources
-from ._props import CONFIG_MAP, HELM_RELEASE, POOL_LABEL, get, known, plain
+from ._pools import gpu_pools, node_resources
+from ._props import CONFIG_MAP, HELM_RELEASE, POOL_LABEL, get, plain, quantity
 
 MANDATORY = EnforcementLevel.MANDATORY
 KUEUE_GROUP = "kubernetes:kueue.x-k8s.io/"
-_QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "n": 1e-9, "u": 1e-6,
-           "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-
-
-def quantity(value: Any) -> float | None:
-    """A Kubernetes quantity (``8``, ``"500m"``, ``"16Gi"``) as a number; None when not one."""
-    if isinstance(value, bool) or value is None or not known(value):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _QUANTITY.match(str(value).strip())
-    if not m:
-        return None
-    number, suffix = float(m.group(1)), m.group(2)
-    if suffix is None:
-        return number
-    if suffix[0] in "eE":
-        return number * 10 ** int(suffix[1:])
-    return number * _SUFFIX[suffix]
-
-
 def _kind(r: Any, kind: str) -> bool:
     return r.resource_type.startswith(KUEUE_GROUP) and r.resource_type.endswith(f":{kind}")
 
@@ -49,6 +26,11 @@ def _k8s_name(r: Any) -> str:
 
 def _n(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _amount(x: float, resource: str) -> str:
+    """A quantity as people read it: memory in GiB, the rest as numbers (CPU in cores)."""
+    return f"{x / 2**30:,.1f}Gi" if resource == "memory" else _n(round(x, 3))
 
 
 def quotas_within_capacity(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -78,14 +60,14 @@ def quotas_within_capacity(args: StackValidationArgs, report: ReportViolation) -
         if pool_name not in pools:
             continue
         node_group, facts = pools[pool_name]
-        per_node = node_template_resources(args.resources, node_group).get(resource)
+        per_node = node_resources(args.resources, node_group).get(resource)
         if per_node is None or facts.max_size is None:
             continue
         capacity = facts.max_size * per_node
         if total > capacity * percent / 100:
-            report(f"ClusterQueue(s) {', '.join(queues[(flavor, resource)])} guarantee {_n(total)} {resource} on "
-                   f"flavor '{flavor}', but pool '{pool_name}' offers at most {_n(capacity)} "
-                   f"({_n(facts.max_size)} nodes x {_n(per_node)})")
+            report(f"ClusterQueue(s) {', '.join(queues[(flavor, resource)])} guarantee {_amount(total, resource)} "
+                   f"{resource} on flavor '{flavor}', but pool '{pool_name}' offers at most "
+                   f"{_amount(capacity, resource)} ({_n(facts.max_size)} nodes x {_amount(per_node, resource)})")
 
 
 def _timeslice_configs(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:
@@ -120,7 +102,8 @@ def timeslice_replicas(args: ResourceValidationArgs, report: ReportViolation) ->
 POLICIES = [
     StackValidationPolicy(
         name="kueue-quota-within-capacity",
-        description="Kueue ClusterQueue nominal quotas per flavor fit the GPU pool's max nodes x per-node resources.",
+        description="Kueue ClusterQueue nominal quotas per flavor fit the GPU pool's max nodes x per-node resources "
+                    "(GPUs and MIG slices from the node-template tags, CPU and memory from the catalog).",
         validate=quotas_within_capacity,
         enforcement_level=MANDATORY,
         config_schema=PolicyConfigSchema(properties={
