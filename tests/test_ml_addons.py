@@ -1,0 +1,176 @@
+"""ML add-ons: GPU Operator, EFA device plugin, cluster-autoscaler, training, serving.
+Every chart value key exists in the pinned chart's defaults; every built-in object validates."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import yaml
+
+from modules.charts import CHARTS
+from modules.helm_addon import check_values
+from modules.k8s_schema import has_crd_schema, manifest, validate_builtin
+from modules.ml.autoscaler import asg_name_pattern
+from modules.ml.gpu_operator import device_plugin_config
+
+from .ml_helpers import HELM, by_name, manifests, release
+
+ML_RELEASES = {
+    "gpu-operator": "gpu-operator", "cluster-autoscaler": "cluster-autoscaler", "kueue": "kueue",
+    "kubeflow-trainer": "kubeflow-trainer", "cert-manager": "cert-manager", "kserve-crd": "kserve-crd",
+    "kserve": "kserve-resources", "aws-efa-k8s-device-plugin": "aws-efa-k8s-device-plugin",
+}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+
+
+def test_every_ml_release_is_pinned_and_its_values_exist_in_the_chart_defaults(any_stack_plan):
+    releases = {r.name.removesuffix("-release"): r for r in any_stack_plan.by_type(HELM)}
+    expected = set(ML_RELEASES) - ({"aws-efa-k8s-device-plugin"} if not any(
+        p.efa for p in any_stack_plan.config.pools.gpu) else set())
+    assert expected <= set(releases)
+    for name in expected:
+        chart = CHARTS[ML_RELEASES[name]]
+        inputs = releases[name].inputs
+        assert (inputs["chart"], inputs["version"]) == (chart.chart, chart.version)
+        check_values(chart, inputs.get("values") or {})
+
+
+def test_every_ml_builtin_object_validates_for_the_cluster_version(any_stack_plan):
+    version = any_stack_plan.config.cluster.version
+    kinds = set()
+    for r in any_stack_plan.resources:
+        obj = manifest(r.type, r.inputs)
+        if obj is None or "gpufleet:ml:" not in r.urn or has_crd_schema(obj["apiVersion"], obj["kind"]):
+            continue
+        assert validate_builtin(obj, version) == [], (obj["kind"], obj["metadata"].get("name"))
+        kinds.add(obj["kind"])
+    assert {"Namespace", "ConfigMap", "ResourceQuota", "LimitRange", "NetworkPolicy", "PriorityClass",
+            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "Role", "RoleBinding"} <= kinds
+
+
+def test_gpu_operator_on_eks_amis(any_stack_plan):
+    values = release(any_stack_plan, "gpu-operator").inputs["values"]
+    assert values["driver"]["enabled"] is False and values["toolkit"]["enabled"] is False
+    assert values["mig"]["strategy"] == "mixed"
+    assert values["migManager"]["enabled"] is True
+    assert {"name": "WITH_REBOOT", "value": "true"} in values["migManager"]["env"]
+    assert values["dcgmExporter"]["enabled"] is True
+    assert GPU_TOLERATION in values["daemonsets"]["tolerations"]
+    assert GPU_TOLERATION in values["node-feature-discovery"]["worker"]["tolerations"]
+    assert values["devicePlugin"]["config"] == {"create": False, "name": "gpufleet-device-plugin", "default": "default"}
+
+
+def test_device_plugin_configmap_has_a_key_per_timesliced_pool_and_a_default(any_stack_plan):
+    cfg = any_stack_plan.config
+    cm = by_name(manifests(any_stack_plan, "ConfigMap"), "gpufleet-device-plugin")
+    assert cm["metadata"]["namespace"] == "gpu-operator"
+    sliced = {p.name: p for p in cfg.pools.gpu if p.sharing == "timeslice"}
+    assert set(cm["data"]) == {"default", *sliced}
+    for name, pool in sliced.items():
+        doc = yaml.safe_load(cm["data"][name])
+        assert doc["version"] == "v1"
+        ts = doc["sharing"]["timeSlicing"]
+        assert ts["failRequestsGreaterThanOne"] is True
+        assert ts["resources"] == [{"name": "nvidia.com/gpu", "replicas": pool.replicas}]
+        ng = any_stack_plan.get("aws:eks/nodeGroup:NodeGroup", f"pool-{name}-ng").inputs
+        assert ng["labels"]["nvidia.com/device-plugin.config"] == name
+    assert yaml.safe_load(cm["data"]["default"]) == {"version": "v1", "flags": {"migStrategy": "mixed"}}
+    # the release waits for the ConfigMap
+    cm_urn = next(r.urn for r in any_stack_plan.resources if r.name == "gpu-operator-device-plugin")
+    assert cm_urn in release(any_stack_plan, "gpu-operator").options["depends_on"]
+
+
+def test_device_plugin_config_of_a_stack_without_timeslicing_has_only_the_default(prod_plan):
+    assert list(device_plugin_config(prod_plan.config.pools.gpu)) == ["default"]
+
+
+def test_efa_plugin_runs_on_the_efa_pools_only(prod_plan, dev_plan):
+    values = release(prod_plan, "aws-efa-k8s-device-plugin").inputs["values"]
+    efa_pools = [p.name for p in prod_plan.config.pools.gpu if p.efa]
+    assert values["supportedInstanceLabels"] == {"keys": ["gpufleet.io/pool"], "values": efa_pools}
+    assert GPU_TOLERATION in values["tolerations"]
+    assert not any(r.name.startswith("aws-efa") for r in dev_plan.by_type(HELM))
+
+
+def test_autoscaler_discovers_this_cluster_with_priority_expander_and_scale_down_delay(any_stack_plan):
+    from modules.schema.ml import scale_down_delay
+
+    cfg = any_stack_plan.config
+    values = release(any_stack_plan, "cluster-autoscaler").inputs["values"]
+    cluster = any_stack_plan.outputs["cluster_name"]
+    assert values["autoDiscovery"]["clusterName"] == cluster
+    assert values["awsRegion"] == cfg.region
+    args = values["customArgs"]
+    delay = scale_down_delay(cfg)
+    for flag in ("--expander=priority", "--balance-similar-node-groups=true", "--skip-nodes-with-local-storage=false",
+                 f"--scale-down-unneeded-time={delay}m", f"--scale-down-delay-after-add={delay}m"):
+        assert flag in args
+
+
+def test_priority_expander_puts_spot_pools_above_on_demand(any_stack_plan):
+    cm = by_name(manifests(any_stack_plan, "ConfigMap"), "cluster-autoscaler-priority-expander")
+    assert cm["metadata"]["namespace"] == "kube-system"
+    priorities = yaml.safe_load(cm["data"]["priorities"])
+    rank = {}
+    for prio, patterns in priorities.items():
+        for pattern in patterns:
+            rank[pattern] = prio
+    cfg = any_stack_plan.config
+    spot = [rank[asg_name_pattern(p.name)] for p in cfg.pools.gpu if p.capacity == "spot"]
+    on_demand = [rank[asg_name_pattern(p.name)] for p in cfg.pools.gpu if p.capacity == "on-demand"]
+    assert spot and on_demand is not None
+    assert min(spot) > max(on_demand, default=-1)
+    # the patterns match the ASG names EKS gives managed node groups, and only their own pool
+    asg = "eks-train-spot-0ac6e1f4-4b7e-2c1d-9a3f-1234567890ab"
+    assert re.match(asg_name_pattern("train-spot"), asg)
+    assert not re.match(asg_name_pattern("train"), asg)
+    role = by_name(manifests(any_stack_plan, "Role"), "cluster-autoscaler-priority-expander")
+    assert any("cluster-autoscaler-priority-expander" in r.get("resourceNames", []) for r in role["rules"])
+
+
+def test_autoscaler_pod_identity_role_is_scoped_to_this_clusters_groups(any_stack_plan):
+    cluster = any_stack_plan.outputs["cluster_name"]
+    assoc = [r for r in any_stack_plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+             if r.inputs["serviceAccount"] == "cluster-autoscaler"]
+    assert len(assoc) == 1 and assoc[0].inputs["namespace"] == "kube-system"
+    policies = [json.loads(r.inputs["policy"]) for r in any_stack_plan.by_type("aws:iam/rolePolicy:RolePolicy")
+                if r.name.startswith("cluster-autoscaler-identity")]
+    assert len(policies) == 1
+    statements = policies[0]["Statement"]
+    resize = [s for s in statements if "autoscaling:SetDesiredCapacity" in s["Action"]]
+    assert len(resize) == 1
+    cond = resize[0]["Condition"]["StringEquals"]
+    assert cond[f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}"] == "owned"
+    for s in statements:
+        for action in s["Action"]:
+            mutating = not action.split(":")[1].startswith(("Describe", "Get"))
+            assert not mutating or "Condition" in s, action
+
+
+def test_trainer_v2_by_default_with_jobset_and_torch_runtime(any_stack_plan):
+    values = release(any_stack_plan, "kubeflow-trainer").inputs["values"]
+    assert values["jobset"]["install"] is True
+    assert values["runtimes"]["torchDistributed"]["enabled"] is True
+    assert release(any_stack_plan, "kubeflow-trainer").urn in release(any_stack_plan, "kueue").options["depends_on"]
+
+
+def test_kserve_standard_mode_after_cert_manager_and_its_crds(any_stack_plan):
+    cert = release(any_stack_plan, "cert-manager")
+    crd = release(any_stack_plan, "kserve-crd")
+    kserve = release(any_stack_plan, "kserve")
+    assert cert.inputs["values"]["crds"] == {"enabled": True, "keep": True}
+    assert kserve.inputs["values"]["kserve"]["controller"]["deploymentMode"] == "Standard"
+    assert cert.urn in crd.options["depends_on"]
+    assert {cert.urn, crd.urn} <= set(kserve.options["depends_on"])
+    assert "values" not in crd.inputs or not crd.inputs["values"]
+
+
+def test_ml_platform_output_names_releases_and_queues(any_stack_plan):
+    out = any_stack_plan.outputs["ml_platform"]
+    assert out["releases"]["kueue"] == {"release": "kueue", "chart": "kueue", "version": "0.19.2"}
+    assert out["training"] == "trainer"
+    for team in any_stack_plan.config.teams:
+        assert out["kueue"]["queues"][team.name] == {
+            "namespace": team.namespace, "local_queue": team.queue, "cluster_queue": team.queue}
+    assert out["serving"]["nodeSelector"] == {"gpufleet.io/pool": out["serving"]["pool"]}
