@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,7 +53,10 @@ def generate(directory: Path, size: int) -> Path:
     return path
 
 
-def timed(fleet: Path, jobs: int) -> float:
+def timed(fleet: Path, jobs: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its workers): CPU time doesn't depend
+    on what else the shared machine runs; wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "gpufleet", "fleet", "plan", "--fleet", str(fleet), "--jobs", str(jobs)],
@@ -60,7 +64,9 @@ def timed(fleet: Path, jobs: int) -> float:
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 1) or " error" in proc.stdout:
         raise SystemExit(f"fleet plan over {fleet} exited {proc.returncode}:\n{proc.stdout[-800:]}{proc.stderr[-800:]}")
-    return elapsed
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def main(argv: list[str]) -> int:
@@ -77,9 +83,11 @@ def main(argv: list[str]) -> int:
             directory.mkdir()
             fleet = generate(directory, size)
             runs = [timed(fleet, args.jobs) for _ in range(args.repeat)]
-            secs = statistics.median(runs)
+            secs = statistics.median(r[0] for r in runs)
+            cpu = statistics.median(r[1] for r in runs)
             rows.append((size, secs))
-            print(f"fleet of {size:>3} stacks: {secs:6.1f} s  ({secs / size:5.2f} s per stack, --jobs {args.jobs})",
+            print(f"fleet of {size:>3} stacks: {secs:6.1f} s wall ({secs / size:5.2f} s per stack, --jobs {args.jobs}), "
+                  f"{cpu:6.1f} CPU-s ({cpu / size:4.2f} per stack; /{args.jobs} = {cpu / args.jobs:5.1f} s on idle cores)",
                   flush=True)
     print(f"machine: {os.cpu_count()} CPUs, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
           "(shared with other work: figures vary)")
