@@ -1,0 +1,99 @@
+"""The policy pack on real plans: shipped stacks pass, a runaway GPU config fails the plan.
+
+Also: the rules read what the other layers really emit (Kueue queues, the device-plugin
+ConfigMap, the node groups), and the ``--policy-pack-config`` files match the stacks.
+"""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from gpufleet import cli
+from gpufleet.reports.policy import CONFIG_DIR, load_pack, pack_config
+
+from .conftest import shipped_plan
+from .helpers import STACKS, raw_config
+
+pack = load_pack()
+from gpufleet_policies import offline  # noqa: E402
+
+
+def test_shipped_stacks_have_no_mandatory_violation(any_stack_plan):
+    section = next(r for r in any_stack_plan.reports if r.key == "policy")
+    assert section.data["pack"] == "gpufleet"
+    mandatory = [v for v in section.data["violations"] if v["level"] == "mandatory"]
+    assert mandatory == []
+    assert not section.failed
+    assert any_stack_plan.to_json()["policy"] == section.data
+
+
+def test_rules_read_the_real_resources_of_the_dev_plan(dev_plan):
+    """Tighter thresholds make each rule fire on what the dev stack really declares: proof
+    the shipped stacks pass because they comply, not because a rule sees nothing."""
+    tight = {
+        "max-gpu-nodes-per-pool": {"maxNodes": 1},
+        "timeslice-replicas-bound": {"maxReplicas": 3},
+        "kueue-quota-within-capacity": {"maxQuotaPercent": 50},
+        "gpu-spend-within-budget": {"budgetUsd": 100},
+        "gpu-instance-type-allowlist": {"allowedInstanceTypes": ["g6.xlarge"]},
+        "cost-tool-installed": {"charts": ["opencost"]},
+        "eks-version-standard-support": {"asOf": "2027-06-01"},
+        "imdsv2-required": {"maxHopLimit": 1},
+    }
+    found = offline.run(dev_plan.resources, {**pack_config(dev_plan.config), **tight})
+    by_policy: dict[str, list[str]] = {}
+    for v in found:
+        by_policy.setdefault(v.policy, []).append(v.message)
+    assert sorted(by_policy) == sorted(set(tight) - {"imdsv2-required"})
+    assert len(by_policy["max-gpu-nodes-per-pool"]) == 2  # shared-l4 and train-spot, max 2 each
+    assert "shares each nvidia.com/gpu 4 ways" in by_policy["timeslice-replicas-bound"][0]
+    assert any("flavor 'train-spot'" in m and "nvidia.com/gpu" in m for m in by_policy["kueue-quota-within-capacity"])
+    assert by_policy["gpu-instance-type-allowlist"] == [
+        "GPU pool 'train-spot' uses g6.12xlarge, g6.24xlarge, not allowed in dev (allowed: g6.xlarge)"]
+    assert "standard support ended 2027-03-27" in by_policy["eks-version-standard-support"][0]
+
+
+def test_prod_scale_to_zero_knows_its_always_on_pool(prod_plan):
+    config = pack_config(prod_plan.config)
+    assert config["gpu-pool-scale-to-zero"]["alwaysOnPools"] == ["infer-l40s"]
+    del config["gpu-pool-scale-to-zero"]["alwaysOnPools"]
+    found = [v for v in offline.run(prod_plan.resources, config) if v.policy == "gpu-pool-scale-to-zero"]
+    assert [v.name for v in found] == ["pool-infer-l40s-ng"]
+
+
+def test_ten_on_demand_p4d_nodes_in_dev_fail_the_plan(tmp_path, capsys):
+    raw = raw_config("dev")
+    raw["gpufleet:pools"]["gpu"].append(
+        {"name": "big-train", "purpose": "training", "instance_types": ["p4d.24xlarge"], "max": 10})
+    stack_file = tmp_path / "Pulumi.p4d.yaml"
+    stack_file.write_text(yaml.safe_dump({"config": raw}))
+
+    assert cli.main(["plan", str(stack_file), "--json"]) == 1  # config validation passes; the pack refuses it
+    doc = json.loads(capsys.readouterr().out)
+    verdicts = {(v["policy"], v["level"]): v["message"] for v in doc["policy"]["violations"]}
+    assert verdicts[("gpu-instance-type-allowlist", "mandatory")] == (
+        "GPU pool 'big-train' uses p4d.24xlarge, not allowed in dev (allowed: g4dn.*, g5.*, g6.*, g6e.*, gr6.*)")
+    assert verdicts[("max-gpu-nodes-per-pool", "mandatory")] == (
+        "GPU pool 'big-train' can scale to 10 nodes (scalingConfig.maxSize); dev allows at most 4 per pool")
+    assert verdicts[("spot-for-training-outside-prod", "mandatory")].startswith(
+        "training pool 'big-train' runs ON_DEMAND in dev")
+    budget = verdicts[("gpu-spend-within-budget", "mandatory")]
+    assert budget.startswith("estimated max monthly GPU spend $165,364 (every GPU pool at max nodes, 730 h) "
+                             "exceeds the budget of $5,500: big-train $160,291 (10 x p4d.24xlarge on-demand)")
+    assert verdicts[("max-gpu-nodes-per-stack", "mandatory")] == (
+        "the GPU pools can scale to 14 nodes together (shared-l4 2, train-spot 2, big-train 10); dev allows at most 8")
+    assert doc["resources"]  # the plan itself still rendered
+
+
+def test_policy_pack_config_files_match_the_stacks(capsys):
+    for stack in STACKS:
+        assert cli.main(["policy", stack, "--config"]) == 0
+        printed = capsys.readouterr().out
+        assert (CONFIG_DIR / f"{stack}.json").read_text() == printed, (
+            f"policies/config/{stack}.json is stale: run gpufleet policy {stack} --write-config")
+        config = json.loads(printed)
+        assert set(config) == {p.name for p in pack.POLICIES}
+        assert config["gpu-spend-within-budget"]["budgetUsd"] == shipped_plan(stack).config.cost.budget_usd
+        assert config["single-nat-outside-prod"]["environment"] == stack
