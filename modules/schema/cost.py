@@ -37,17 +37,17 @@ def _cron(v: str) -> str:
 class Busy(StrictModel):
     """How much a GPU pool works in a month, for the ``expected`` estimate."""
 
-    #: hours per month the pool runs ``nodes`` nodes (730 = all month)
     hours: float = Field(ge=0, le=730)
-    #: nodes running during those hours (default: the pool's max)
+    """Hours per month the pool runs ``nodes`` nodes (730 = all month)."""
     nodes: PositiveInt | None = None
+    """Nodes running during those hours (default: the pool's max)."""
 
 
 class PoolSchedule(StrictModel):
-    #: nodes kept warm during work hours (the scheduled min size); 0 = on demand only
     work_hours_nodes: NonNegativeInt = 0
-    #: leave this pool out of the night/weekend scale-down
+    """Nodes kept warm during work hours (the scheduled min size); 0 = on demand only."""
     exempt: bool = False
+    """Leave this pool out of the night/weekend scale-down."""
 
 
 class ScheduleConfig(StrictModel):
@@ -58,10 +58,15 @@ class ScheduleConfig(StrictModel):
     """
 
     enabled: bool = True
+    """Scale GPU pools to zero at night and at weekends (refused in prod)."""
     time_zone: str = "Etc/UTC"
+    """IANA time zone of the two cron expressions."""
     stop: str = "0 20 * * 1-5"
+    """Cron (minute hour day month weekday): every GPU pool to 0 nodes, max 0."""
     start: str = "0 7 * * 1-5"
+    """Cron: max restored (autoscaling on demand again), warm nodes where a pool asks."""
     pools: dict[str, PoolSchedule] = {}
+    """Per GPU pool: warm work-hour nodes, or exempt from the schedule."""
 
     @field_validator("time_zone")
     @classmethod
@@ -82,41 +87,47 @@ class PrometheusConfig(StrictModel):
     """The cost tool's own small Prometheus (CPU/memory are derived from the system pool)."""
 
     volume_gb: int = Field(default=10, ge=2, le=500)
+    """Size of its gp3 volume (priced in the estimate)."""
     retention_days: int = Field(default=15, ge=2, le=90)
+    """How long metrics are kept."""
 
 
 class AlertConfig(StrictModel):
-    #: a GPU allocated to a pod but under this utilisation ...
     idle_gpu_percent: int = Field(default=10, ge=1, le=90)
-    #: ... for this long fires ``GpuAllocatedButIdle``
+    """A GPU held by a pod under this utilisation ..."""
     idle_gpu_minutes: int = Field(default=60, ge=5, le=1440)
+    """... for this long fires ``GpuAllocatedButIdle``."""
 
 
 class CostConfig(StrictModel):
-    #: monthly budget of the stack in USD: the AWS Budget's limit; the ``expected`` estimate must fit
     budget_usd: float = Field(default=1000.0, gt=0, le=10_000_000)
-    #: the in-cluster cost tool
+    """Monthly budget in USD: the AWS Budget's limit; the expected estimate (config check) and
+    the max GPU spend (policy pack) must fit in it."""
     tool: Literal["kubecost", "opencost"] = "kubecost"
-    #: spot price as a discount off on-demand (0.6 = pay 40 %) when no spot history is used
+    """The in-cluster cost tool."""
     spot_discount: float = Field(default=0.6, ge=0, lt=1)
-    #: expected work per GPU pool (pool name -> hours and nodes); unlisted pools stay at min
+    """Spot price as a discount off on-demand (0.6 = pay 40 %) when no spot history is used."""
     busy: dict[str, Busy] = {}
-    #: GB per month through the NAT gateways (image pulls, datasets from the internet)
+    """Expected work per GPU pool (pool name → hours and nodes); unlisted pools stay at min."""
     nat_gb: float = Field(default=0, ge=0)
-    #: GB per month of control-plane logs sent to CloudWatch
+    """GB per month through the NAT gateways (image pulls, downloads)."""
     logs_gb: float = Field(default=0, ge=0)
-    #: GB stored on EFS (datasets, shared home) and in S3 (checkpoints, artefacts)
+    """GB per month of control-plane logs sent to CloudWatch."""
     efs_gb: float = Field(default=0, ge=0)
+    """GB stored on EFS (datasets, shared home), for the estimate."""
     s3_gb: float = Field(default=0, ge=0)
-    #: Network Load Balancers created outside this program (the AWS Load Balancer Controller's,
-    #: for Services/Ingresses); load balancers the program declares are priced from the plan
+    """GB stored in S3 (checkpoints, artefacts), for the estimate."""
     load_balancers: NonNegativeInt = 0
+    """Network Load Balancers created outside this program (by the AWS Load Balancer Controller
+    for Services/Ingresses); those the program declares are priced from the plan."""
     prometheus: PrometheusConfig = PrometheusConfig()
+    """The cost tool's Prometheus."""
     alerts: AlertConfig = AlertConfig()
-    #: who gets budget and GPU alerts by e-mail (also subscribed to the SNS topic)
+    """Thresholds of the GPU alerts."""
     emails: list[str] = Field(default=[], max_length=10)
-    #: None: scale-down on with the defaults outside prod, off in prod
+    """Who gets budget and GPU alerts by e-mail (also subscribed to the SNS topic)."""
     schedule: ScheduleConfig | None = None
+    """Night/weekend scale-down; unset: on with the defaults outside prod, off in prod."""
 
     @field_validator("emails")
     @classmethod
