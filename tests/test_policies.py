@@ -401,11 +401,21 @@ def test_timeslice_replicas_within_bound():
 
 # ---- unknowns, as in a real preview ----
 
-def test_unknown_values_are_skipped_not_guessed():
+def test_crossguard_proxies_and_unknown_values():
+    """CrossGuard hands props through proxies (``Mapping`` / ``Sequence``, not dict / list) that
+    raise on values unknown during preview: rules read the proxies and skip the unknowns."""
     ng = find(foundation(), "pool-infer-l40s-ng")
+    proxied = SimpleNamespace(**{**vars(ng), "inputs": unknown_checking_proxy(copy.deepcopy(ng.inputs))})
+    assert check("gpu-pool-scale-to-zero", proxied) != []
+    p4d = find(foundation(), "pool-mig-a100-ng")
+    p4d = SimpleNamespace(**{**vars(p4d), "inputs": unknown_checking_proxy(p4d.inputs)})
+    assert check("gpu-instance-type-allowlist", p4d, {"environment": "dev"}) == [
+        "GPU pool 'mig-a100' uses p4d.24xlarge, not allowed in dev (allowed: g4dn.*, g5.*, g6.*, g6e.*, gr6.*)"]
     ng.inputs["scalingConfig"]["minSize"] = UNKNOWN_NUMBER_VALUE
     proxied = SimpleNamespace(**{**vars(ng), "inputs": unknown_checking_proxy(ng.inputs)})
     assert check("gpu-pool-scale-to-zero", proxied) == []
+    assert check("max-gpu-nodes-per-pool", proxied, {"maxNodes": 2}) == [
+        "GPU pool 'infer-l40s' can scale to 6 nodes (scalingConfig.maxSize); prod allows at most 2 per pool"]
     ng.inputs["scalingConfig"]["minSize"] = "<computed>"  # the offline plan's spelling
     assert check("gpu-pool-scale-to-zero", ng) == []
 

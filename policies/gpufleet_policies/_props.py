@@ -9,6 +9,7 @@ for both, so a rule can skip what it cannot see instead of guessing.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Iterable, Mapping
 
 from pulumi_policy.proxy import UnknownValueError
@@ -47,7 +48,7 @@ def get(props: Any, path: str, default: Any = None) -> Any:
         for part in path.split("."):
             if isinstance(node, Mapping):
                 node = node.get(part, _MISSING)
-            elif isinstance(node, (list, tuple)) and part.isdigit():
+            elif is_list(node) and part.isdigit():
                 node = node[int(part)] if int(part) < len(node) else _MISSING
             else:
                 node = _MISSING
@@ -60,6 +61,11 @@ def get(props: Any, path: str, default: Any = None) -> Any:
     return node
 
 
+def is_list(value: Any) -> bool:
+    """A list, tuple or CrossGuard's list proxy (a ``Sequence``, not a ``list``)."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
 def known(value: Any) -> bool:
     return value is not UNKNOWN
 
@@ -69,7 +75,7 @@ def plain(value: Any) -> Any:
     try:
         if isinstance(value, Mapping):
             return {k: plain(_item(value, k)) for k in list(value.keys())}
-        if isinstance(value, (list, tuple)):
+        if is_list(value):
             return [plain(_index(value, i)) for i in range(len(value))]
     except UnknownValueError:
         return UNKNOWN
