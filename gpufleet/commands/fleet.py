@@ -59,13 +59,16 @@ def deploy(args: argparse.Namespace, spec) -> int:
     from .. import fleet
     from ..plan import PROJECT_ROOT
 
-    try:
-        from pulumi import automation as auto
+    from pulumi import automation as auto
 
+    try:
         command = auto.PulumiCommand()
     except FileNotFoundError:
         print("error: the pulumi CLI is not installed (fleet preview/up drive it through the Automation API): "
               "install it from https://www.pulumi.com/docs/install/ and log in to your backend", file=sys.stderr)
+        return 2
+    except auto.errors.InvalidVersionError as exc:
+        print(f"error: the installed pulumi CLI is too old for this SDK: {exc}", file=sys.stderr)
         return 2
     progress = fleet.Progress(len(spec.clusters), sys.stderr, label=f"fleet {args.action}")
     results = fleet.deploy(spec, args.action, args.project_dir or PROJECT_ROOT, args.concurrency, command,
