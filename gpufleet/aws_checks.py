@@ -142,10 +142,30 @@ def offered_types(ec2: Any, azs: Iterable[str], types: Iterable[str]) -> dict[st
     return found
 
 
-def check_azs(clients: Clients, cfg: StackConfig) -> list[Finding]:
+def account_azs(clients: Clients) -> set[str]:
+    """The AZ names this account sees as available in the clients' region."""
     zones = clients.ec2.describe_availability_zones(
-        Filters=[{"Name": "region-name", "Values": [cfg.region]}])["AvailabilityZones"]
-    names = {z["ZoneName"] for z in zones if z.get("State", "available") == "available"}
+        Filters=[{"Name": "region-name", "Values": [clients.region]}])["AvailabilityZones"]
+    return {z["ZoneName"] for z in zones if z.get("State", "available") == "available"}
+
+
+def rank_azs(clients: Clients, azs: list[str], pools: Iterable[list[str]]) -> list[str]:
+    """``azs`` best first for pools with these instance types: AZs the account has, then
+    the most pools with every type offered, then the most types offered; ties keep the order."""
+    pools = [list(types) for types in pools]
+    have = account_azs(clients)
+    offered = offered_types(clients.ec2, azs, [t for types in pools for t in types])
+
+    def score(az: str) -> tuple[int, int, int]:
+        full = sum(all(az in offered[t] for t in types) for types in pools)
+        some = sum(az in offered[t] for types in pools for t in types)
+        return (-(az in have), -full, -some)
+
+    return sorted(azs, key=lambda az: (score(az), azs.index(az)))
+
+
+def check_azs(clients: Clients, cfg: StackConfig) -> list[Finding]:
+    names = account_azs(clients)
     missing = [az for az in cfg.network.azs if az not in names]
     if missing:
         return [Finding("azs", "fail", f"{', '.join(missing)} not available to this account in {cfg.region} "

@@ -1,7 +1,8 @@
 """Replicate a stack into another region: ``stacks/Pulumi.<new>.yaml`` from ``stacks/Pulumi.<source>.yaml``.
 
-What changes: ``aws:region``; the AZs (same count, the region's first ones from
-``modules/data/regions.json`` unless ``--azs`` names them); every value that is one of the
+What changes: ``aws:region``; the AZs (same count: ``--azs`` when given; with AWS
+credentials the region's AZs that best offer the pools' instance types, best first; else
+the region's first ones from ``modules/data/regions.json``); every value that is one of the
 source AZs (e.g. an EFA pool's ``efa_az``, mapped by position); every string that contains
 the source region (ARNs, endpoints) or the source cluster name ``gpufleet-<source>``
 (physical names that must not collide). Pools, teams, quotas and everything else stay.
@@ -48,6 +49,8 @@ class Replica:
     azs: dict[str, str]
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)
     findings: list[aws_checks.Finding] = field(default_factory=list)
+    #: how the AZs were chosen
+    azs_from: str = ""
     #: Why the AWS checks did not run (None when they ran).
     skipped: str | None = None
 
@@ -200,6 +203,19 @@ def replicate(source: str, new: str, region: str, sets: list[str] | None = None,
                        "(remove it first or pick another name)")
     src_cfg, raw = stack_config.from_file(src_path, f"{stack_config.STACKS_DIR}/{src_path.name}")
     new_azs = choose_azs(list(src_cfg.network.azs), region, azs)
+    clients, skipped = _aws_clients(region, offline)
+    azs_from = "--azs" if azs else "the first AZs of the region (modules/data/regions.json)"
+    if clients is not None and not azs:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            pools = [p.instance_types for p in src_cfg.pools.gpu] + [src_cfg.pools.system.instance_types]
+            ranked = aws_checks.rank_azs(clients, catalog.regions()[region], pools)
+        except (ClientError, BotoCoreError) as exc:
+            clients, skipped = None, f"the AWS checks could not run ({exc})"
+        else:
+            new_azs = ranked[: len(new_azs)]
+            azs_from = "the AZs where the account is offered the pools' instance types"
     az_map = dict(zip(src_cfg.network.azs, new_azs))
     changes = rewrite(raw, source, new, src_cfg.region, region, az_map)
     if raw.get(stack_config.REGION_KEY) != region:
@@ -211,24 +227,27 @@ def replicate(source: str, new: str, region: str, sets: list[str] | None = None,
         changes.append((f"{path} (--set)", old, value))
     shown = f"{stack_config.STACKS_DIR}/{target.name}"
     cfg = stack_config.validate(raw, shown)
-    replica = Replica(source, new, target, raw, cfg, az_map, changes)
-    run_checks(replica, offline)
+    replica = Replica(source, new, target, raw, cfg, az_map, changes, azs_from=azs_from, skipped=skipped)
+    if clients is not None:
+        run_checks(replica, clients)
     if write:
         write_stack(replica)
     return replica
 
 
-def run_checks(replica: Replica, offline: bool) -> None:
-    """AWS checks of the new region; a missing AZ or instance type is BadInput (nothing written)."""
+def _aws_clients(region: str, offline: bool) -> tuple[aws_checks.Clients | None, str | None]:
+    """(clients, None) when the AWS checks can run, else (None, why not)."""
     if offline:
-        replica.skipped = "--offline"
-        return
+        return None, "--offline"
     if not aws_checks.credentials_available():
-        replica.skipped = "no AWS credentials found (boto3 default chain)"
-        return
+        return None, "no AWS credentials found (boto3 default chain)"
+    return aws_checks.make_clients(region), None
+
+
+def run_checks(replica: Replica, clients: aws_checks.Clients) -> None:
+    """AWS checks of the new region; a missing AZ or instance type is BadInput (nothing written)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    clients = aws_checks.make_clients(replica.config.region)
     try:
         findings = aws_checks.check_azs(clients, replica.config)
         if all(f.level != "fail" for f in findings):

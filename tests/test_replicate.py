@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpufleet import replicate as rep
@@ -160,6 +160,7 @@ def test_rewrite_changes_region_specific_strings_only():
     assert ("gpufleet:storage.efs.one_zone_az", "us-east-1b", "eu-west-1b") in changes
 
 
+@settings(deadline=None, max_examples=48)  # 16 regions × 3 stacks; the machine is shared, timings vary
 @given(st.sampled_from(sorted(catalog.regions())), st.sampled_from(["dev", "staging", "prod"]))
 def test_any_region_with_enough_azs_gives_a_valid_stack(region, source):
     raw = raw_config(source)
@@ -174,3 +175,33 @@ def test_any_region_with_enough_azs_gives_a_valid_stack(region, source):
     assert new.region == region and len(new.network.azs) == len(cfg.network.azs)
     assert all(az.startswith(region) for az in new.network.azs)
     assert all(p.efa_az is None or p.efa_az in new.network.azs for p in new.pools.gpu)
+
+
+def _enough(cfg) -> dict[str, float]:
+    from gpufleet import aws_checks
+
+    return {code: 10_000 for code in aws_checks.vcpu_needs(cfg)}
+
+
+def test_with_credentials_azs_are_chosen_where_the_types_are_offered(aws, quotas, stacks, capsys):
+    # moto (like AWS) offers g6 in eu-west-3b and eu-west-3c only: the region's first AZs (a, b) would fail.
+    offline = rep.replicate("dev", "dev-paris", "eu-west-3", directory=stacks, offline=True, write=False)
+    assert offline.config.network.azs == ["eu-west-3a", "eu-west-3b"]
+    quotas(offline.config, _enough(offline.config))
+    code, out, err = run(capsys, "replicate", "dev", "dev-paris", "--region", "eu-west-3", "--stacks-dir", str(stacks))
+    assert code == 0, err
+    assert validate(written(stacks, "dev-paris")).network.azs == ["eu-west-3b", "eu-west-3c"]
+    assert "chosen from the AZs where the account is offered the pools' instance types" in out
+    assert "WARN" not in out
+
+
+def test_with_credentials_the_efa_pool_gets_the_az_that_offers_all_its_types(aws, quotas, stacks, capsys):
+    # In us-east-1 p4de.24xlarge is offered in 1b and 1c only; prod's EFA pool (p4d + p4de) sits in the first AZ.
+    replica = rep.replicate("prod", "prod-b", "us-east-1", directory=stacks, offline=True, write=False)
+    quotas(replica.config, _enough(replica.config))
+    code, out, err = run(capsys, "replicate", "prod", "prod-b", "--region", "us-east-1", "--stacks-dir", str(stacks))
+    assert code == 0, err
+    cfg = validate(written(stacks, "prod-b"))
+    assert cfg.network.azs[:2] == ["us-east-1b", "us-east-1c"]
+    assert next(p for p in cfg.pools.gpu if p.efa).efa_az == "us-east-1b"
+    assert "WARN" not in out

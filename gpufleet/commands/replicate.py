@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     azs = ", ".join(f"{a} -> {b}" for a, b in replica.azs.items())
-    print(f"gpufleet replicate: {replica.source} -> {replica.stack} in {replica.config.region} (AZs {azs})")
+    print(f"gpufleet replicate: {replica.source} -> {replica.stack} in {replica.config.region} (AZs {azs}; "
+          f"chosen from {replica.azs_from})")
     for path, old, new in replica.changes:
         print(f"  {path}: {old!r} -> {new!r}")
     if replica.skipped:
