@@ -39,7 +39,8 @@ def foundation() -> list[SimpleNamespace]:
 
 def record(typ: str, name: str, inputs: dict, *, urn: str | None = None, parent: str | None = None,
            provider: str | None = None, depends_on: list[str] | None = None, **_: Any) -> SimpleNamespace:
-    return SimpleNamespace(type=typ, name=name, inputs=copy.deepcopy(inputs), urn=urn or f"urn:pulumi:t::p::{typ}::{name}",
+    return SimpleNamespace(type=typ, name=name, inputs=copy.deepcopy(inputs),
+                           urn=urn or f"urn:pulumi:t::p::{typ}::{name}",
                            parent=parent, custom=not typ.startswith("gpufleet:"), provider=provider,
                            depends_on=depends_on or [], protect=False, ignore_changes=[], aliases=[])
 
@@ -152,9 +153,9 @@ def test_max_gpu_nodes_per_stack():
     recs = foundation()  # GPU pools at max: 2 + 4 + 6
     assert check_stack("max-gpu-nodes-per-stack", recs) == []
     assert check_stack("max-gpu-nodes-per-stack", recs, {"environment": "dev"}) == [
-        "the GPU pools can scale to 12 nodes together (mig-a100 2, train-a100 4, infer-l40s 6); dev allows at most 8"]
+        "the GPU pools can scale to 12 nodes together (infer-l40s 6, mig-a100 2, train-a100 4); dev allows at most 8"]
     assert check_stack("max-gpu-nodes-per-stack", recs, {"maxNodes": 10}) == [
-        "the GPU pools can scale to 12 nodes together (mig-a100 2, train-a100 4, infer-l40s 6); prod allows at most 10"]
+        "the GPU pools can scale to 12 nodes together (infer-l40s 6, mig-a100 2, train-a100 4); prod allows at most 10"]
 
 
 # ---- spend ----
@@ -182,7 +183,8 @@ def test_cost_tool_installed():
     assert check_stack("cost-tool-installed", recs) == [
         "no cost tool in the cluster: install Kubecost or OpenCost (a Helm release of chart cost-analyzer or "
         "opencost; cost.tool in the stack config) so GPU spend is visible per team"]
-    kubecost = record("kubernetes:helm.sh/v3:Release", "kubecost-release", {"chart": "cost-analyzer", "version": "2.4.2"})
+    kubecost = record("kubernetes:helm.sh/v3:Release", "kubecost-release",
+                      {"chart": "cost-analyzer", "version": "2.4.2"})
     assert check_stack("cost-tool-installed", [*recs, kubecost]) == []
     opencost = record("kubernetes:helm.sh/v3:Release", "oc", {"chart": "oci://ghcr.io/opencost/charts/opencost"})
     assert check_stack("cost-tool-installed", [*recs, opencost]) == []
@@ -229,7 +231,7 @@ def test_single_nat_outside_prod():
     recs = foundation()  # prod: one NAT per AZ
     assert check_stack("single-nat-outside-prod", recs) == []
     assert check_stack("single-nat-outside-prod", recs, {"environment": "dev"}) == [
-        "3 public NAT gateways in dev (network-nat-us-east-1b, network-nat-us-east-1c, network-nat-us-east-1a): "
+        "3 public NAT gateways in dev (network-nat-us-east-1a, network-nat-us-east-1b, network-nat-us-east-1c): "
         "outside prod use at most 1 (network.nat: single); each gateway bills hourly plus its public IPv4 address"]
     one = [r for r in recs if r.name not in ("network-nat-us-east-1b", "network-nat-us-east-1c")]
     assert check_stack("single-nat-outside-prod", one, {"environment": "dev"}) == []
@@ -286,7 +288,8 @@ def test_imdsv2_required_with_hop_limit_one():
         "LaunchTemplate 'pool-mig-a100-lt' lets IMDS answers travel 2 hops (metadataOptions.httpPutResponseHopLimit): "
         "at most 1, so pods cannot borrow the node's IAM role"]
     assert check("imdsv2-required", record("aws:ec2/instance:Instance", "vm", {})) == [
-        "Instance 'vm' allows IMDSv1 (metadataOptions.httpTokens=optional): require session tokens (httpTokens: required)"]
+        "Instance 'vm' allows IMDSv1 (metadataOptions.httpTokens=optional): require session tokens "
+        "(httpTokens: required)"]
 
 
 def test_efs_encrypted():
@@ -294,7 +297,8 @@ def test_efs_encrypted():
     assert check("efs-encrypted", fs) == []
     fs.inputs["encrypted"] = False
     assert check("efs-encrypted", fs) == [
-        "EFS file system 'shared-efs' is not encrypted at rest: set encrypted: true (it cannot be turned on after creation)"]
+        "EFS file system 'shared-efs' is not encrypted at rest: set encrypted: true "
+        "(it cannot be turned on after creation)"]
 
 
 def _bucket_records():
@@ -343,7 +347,8 @@ def _queues(train_gpus: int, mig_slices: int) -> list[SimpleNamespace]:
             {"coveredResources": ["nvidia.com/gpu"],
              "flavors": [{"name": "train-a100", "resources": [{"name": "nvidia.com/gpu", "nominalQuota": gpus}]}]},
             {"coveredResources": ["nvidia.com/mig-1g.5gb"],
-             "flavors": [{"name": "mig-a100", "resources": [{"name": "nvidia.com/mig-1g.5gb", "nominalQuota": str(slices)}]}]},
+             "flavors": [{"name": "mig-a100",
+                          "resources": [{"name": "nvidia.com/mig-1g.5gb", "nominalQuota": str(slices)}]}]},
         ]}})
     return [*flavors, cq("research", train_gpus - train_gpus // 2, mig_slices // 2),
             cq("applied", train_gpus // 2, mig_slices - mig_slices // 2)]
@@ -353,12 +358,12 @@ def test_kueue_quotas_within_pool_capacity():
     recs = foundation()  # train-a100: max 4 x 8 GPUs; mig-a100: max 2 x 56 MIG 1g.5gb slices (node-template tags)
     assert check_stack("kueue-quota-within-capacity", [*recs, *_queues(32, 112)]) == []
     assert check_stack("kueue-quota-within-capacity", [*recs, *_queues(40, 120)]) == [
-        "ClusterQueue(s) research, applied guarantee 120 nvidia.com/mig-1g.5gb on flavor 'mig-a100', but pool "
+        "ClusterQueue(s) applied, research guarantee 120 nvidia.com/mig-1g.5gb on flavor 'mig-a100', but pool "
         "'mig-a100' offers at most 112 (2 nodes x 56)",
-        "ClusterQueue(s) research, applied guarantee 40 nvidia.com/gpu on flavor 'train-a100', but pool "
+        "ClusterQueue(s) applied, research guarantee 40 nvidia.com/gpu on flavor 'train-a100', but pool "
         "'train-a100' offers at most 32 (4 nodes x 8)"]
     assert check_stack("kueue-quota-within-capacity", [*recs, *_queues(24, 56)], {"maxQuotaPercent": 50}) == [
-        "ClusterQueue(s) research, applied guarantee 24 nvidia.com/gpu on flavor 'train-a100', but pool "
+        "ClusterQueue(s) applied, research guarantee 24 nvidia.com/gpu on flavor 'train-a100', but pool "
         "'train-a100' offers at most 32 (4 nodes x 8)"]
 
 

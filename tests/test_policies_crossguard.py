@@ -77,7 +77,8 @@ def offline_verdicts(records, config: dict) -> set[tuple[str, str, str]]:
 
 
 def test_crossguard_and_offline_agree_on_a_noncompliant_stack():
-    """The prod foundation (training on-demand) judged with dev's config file: many rules fire, identically on both paths."""
+    """The prod foundation (training on-demand) judged with dev's config file: many rules
+    fire, identically on both paths."""
     records = foundation()
     next(r for r in records if r.name == "pool-train-a100-ng").inputs["capacityType"] = "ON_DEMAND"
     config = json.loads((CONFIG_DIR / "dev.json").read_text())
@@ -110,4 +111,5 @@ def test_main_serves_the_pack_over_grpc():
     served = {p.name: p for p in info.policies}
     assert set(served) == {p.name for p in pack.POLICIES}
     assert all(p.enforcementLevel == proto.MANDATORY for p in served.values())
-    assert set(served["gpu-spend-within-budget"].configSchema.properties) == {"environment", "budgetUsd", "spotDiscount"}
+    schema = served["gpu-spend-within-budget"].configSchema
+    assert set(schema.properties) == {"environment", "budgetUsd", "spotDiscount"}

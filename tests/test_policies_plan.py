@@ -83,7 +83,7 @@ def test_ten_on_demand_p4d_nodes_in_dev_fail_the_plan(tmp_path, capsys):
     assert budget.startswith("estimated max monthly GPU spend $165,364 (every GPU pool at max nodes, 730 h) "
                              "exceeds the budget of $5,500: big-train $160,291 (10 x p4d.24xlarge on-demand)")
     assert verdicts[("max-gpu-nodes-per-stack", "mandatory")] == (
-        "the GPU pools can scale to 14 nodes together (shared-l4 2, train-spot 2, big-train 10); dev allows at most 8")
+        "the GPU pools can scale to 14 nodes together (big-train 10, shared-l4 2, train-spot 2); dev allows at most 8")
     assert doc["resources"]  # the plan itself still rendered
 
 

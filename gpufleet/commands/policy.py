@@ -33,8 +33,9 @@ def config_text(stack_or_path: str) -> tuple[str, str]:
 
     path, stack, shown = planner.resolve(stack_or_path)
     if not path.is_file():
-        raise stack_config.ConfigError(shown, "(file)", stack_or_path,
-                                       f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
+        raise stack_config.ConfigError(
+            shown, "(file)", stack_or_path,
+            f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
     cfg, _ = stack_config.from_file(path, shown)
     return stack, json.dumps(policy.pack_config(cfg), indent=1, sort_keys=True) + "\n"
 

@@ -117,7 +117,8 @@ def node_resources(resources: Iterable[Any], node_group: Any) -> dict[str, float
     prefix = f"{CA_TEMPLATE}/resources/"
     found = {k[len(prefix):]: number(v) for k, v in tags.items() if k.startswith(prefix)}
     found = {k: v for k, v in found.items() if v is not None}
-    if "nvidia.com/gpu" not in found and not any(k.startswith("nvidia.com/mig-") for k in found) and facts.gpus_per_node:
+    has_gpus = "nvidia.com/gpu" in found or any(k.startswith("nvidia.com/mig-") for k in found)
+    if not has_gpus and facts.gpus_per_node:
         found["nvidia.com/gpu"] = float(facts.gpus_per_node)
     types = [catalog.instance_type(t) for t in facts.instance_types]
     if types and all(t is not None for t in types):

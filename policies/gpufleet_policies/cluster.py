@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 from datetime import date
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
+                           ResourceValidationPolicy)
 
 from modules import catalog
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, StackValidationArgs,
+                           StackValidationPolicy)
 
 from . import defaults
 from ._pools import PoolFacts, gpu_pools
@@ -37,7 +38,8 @@ def gpu_spend_within_budget(args: StackValidationArgs, report: ReportViolation) 
     total = sum(cost for _, cost in lines)
     if total > budget:
         parts = ", ".join(f"{f.pool} ${cost:,.0f} ({int(f.max_size or 0)} x {'/'.join(f.instance_types)}"
-                          f"{' spot' if f.spot else ' on-demand'})" for f, cost in sorted(lines, key=lambda x: -x[1]))
+                          f"{' spot' if f.spot else ' on-demand'})"
+                          for f, cost in sorted(lines, key=lambda x: (-x[1], x[0].pool)))
         report(f"estimated max monthly GPU spend ${total:,.0f} (every GPU pool at max nodes, 730 h) exceeds "
                f"the budget of ${budget:,.0f}: {parts}")
 

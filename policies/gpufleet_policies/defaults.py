@@ -37,8 +37,9 @@ COST_TOOL_CHARTS = ["cost-analyzer", "opencost"]
 REQUIRED_TAGS = ["team", "cost-center", "env", "project"]
 
 
-def per_env(config: Mapping[str, Any], key: str, table: Mapping[str, Any], env: str | None, fallback: str = "prod") -> Any:
-    """``config[key]`` if set, else ``table[env]`` (the most permissive entry, prod's, when the environment is unknown)."""
+def per_env(config: Mapping[str, Any], key: str, table: Mapping[str, Any], env: str | None,
+            fallback: str = "prod") -> Any:
+    """``config[key]`` if set, else ``table[env]`` (prod's, the most permissive, when the environment is unknown)."""
     value = config.get(key)
     if value is not None:
         return value

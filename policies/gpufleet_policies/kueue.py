@@ -65,9 +65,9 @@ def quotas_within_capacity(args: StackValidationArgs, report: ReportViolation) -
             continue
         capacity = facts.max_size * per_node
         if total > capacity * percent / 100:
-            report(f"ClusterQueue(s) {', '.join(queues[(flavor, resource)])} guarantee {_amount(total, resource)} "
-                   f"{resource} on flavor '{flavor}', but pool '{pool_name}' offers at most "
-                   f"{_amount(capacity, resource)} ({_n(facts.max_size)} nodes x {_amount(per_node, resource)})")
+            names = ", ".join(sorted(queues[(flavor, resource)]))
+            report(f"ClusterQueue(s) {names} guarantee {_amount(total, resource)} {resource} on flavor '{flavor}', "
+                   f"but pool '{pool_name}' offers at most {_amount(capacity, resource)} ({_n(facts.max_size)} nodes x {_amount(per_node, resource)})")
 
 
 def _timeslice_configs(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:

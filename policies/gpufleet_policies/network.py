@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, StackValidationArgs, StackValidationPolicy
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, StackValidationArgs,
+                           StackValidationPolicy)
 
 from . import defaults
 from ._props import get, stack_environment
@@ -19,7 +20,7 @@ def single_nat_outside_prod(args: StackValidationArgs, report: ReportViolation) 
     nats = [r for r in args.resources
             if r.resource_type == NAT and get(r.props, "connectivityType", "public") != "private"]
     if len(nats) > limit:
-        report(f"{len(nats)} public NAT gateways in {env} ({', '.join(r.name for r in nats)}): outside prod "
+        report(f"{len(nats)} public NAT gateways in {env} ({', '.join(sorted(r.name for r in nats))}): outside prod "
                f"use at most {limit} (network.nat: single); each gateway bills hourly plus its public IPv4 address")
 
 

@@ -94,7 +94,7 @@ def max_gpu_nodes_per_stack(args: StackValidationArgs, report: ReportViolation) 
     limit = defaults.per_env(config, "maxNodes", defaults.MAX_GPU_NODES_PER_STACK, env)
     total = sum(f.max_size or 0 for _, f in pools)
     if total > limit:
-        parts = ", ".join(f"{f.pool} {_n(f.max_size or 0)}" for _, f in pools)
+        parts = ", ".join(f"{f.pool} {_n(f.max_size or 0)}" for _, f in sorted(pools, key=lambda p: p[1].pool))
         report(f"the GPU pools can scale to {_n(total)} nodes together ({parts}); "
                f"{env or 'this stack'} allows at most {limit}")
 
@@ -107,7 +107,8 @@ POLICIES = [
         enforcement_level=MANDATORY,
         config_schema=PolicyConfigSchema(properties={
             "alwaysOnPools": {"type": "array", "items": {"type": "string"},
-                              "description": "pools allowed to keep min nodes (also: node label gpufleet.io/always-on=true)"},
+                              "description": "pools allowed to keep min nodes "
+                                             "(also: node label gpufleet.io/always-on=true)"},
         }),
     ),
     ResourceValidationPolicy(

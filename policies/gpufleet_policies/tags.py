@@ -6,7 +6,8 @@ import json
 from functools import cache
 from pathlib import Path
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
+                           ResourceValidationPolicy)
 
 from . import defaults
 from ._props import get, plain, tags_of
