@@ -12,6 +12,7 @@ import yaml
 
 from gpufleet import cli
 from gpufleet.reports.policy import CONFIG_DIR, load_pack, pack_config
+from modules.cost.pricing import bundled
 
 from .conftest import shipped_plan
 from .helpers import STACKS, raw_config
@@ -79,9 +80,12 @@ def test_ten_on_demand_p4d_nodes_in_dev_fail_the_plan(tmp_path, capsys):
         "GPU pool 'big-train' can scale to 10 nodes (scalingConfig.maxSize); dev allows at most 4 per pool")
     assert verdicts[("spot-for-training-outside-prod", "mandatory")].startswith(
         "training pool 'big-train' runs ON_DEMAND in dev")
-    budget = verdicts[("gpu-spend-within-budget", "mandatory")]
-    assert budget.startswith("estimated max monthly GPU spend $165,364 (every GPU pool at max nodes, 730 h) "
-                             "exceeds the budget of $5,500: big-train $160,291 (10 x p4d.24xlarge on-demand)")
+    big = 10 * bundled().instance_hour("p4d.24xlarge") * 730  # $160,291 on the bundled table
+    budget = raw["gpufleet:cost"]["budget_usd"]
+    message = verdicts[("gpu-spend-within-budget", "mandatory")]
+    assert message.startswith("estimated max monthly GPU spend $")
+    assert (f"(every GPU pool at max nodes, 730 h) exceeds the budget of ${budget:,.0f}: "
+            f"big-train ${big:,.0f} (10 x p4d.24xlarge on-demand), ") in message
     assert verdicts[("max-gpu-nodes-per-stack", "mandatory")] == (
         "the GPU pools can scale to 14 nodes together (big-train 10, shared-l4 2, train-spot 2); dev allows at most 8")
     assert doc["resources"]  # the plan itself still rendered
