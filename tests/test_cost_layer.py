@@ -62,6 +62,17 @@ def test_dcgm_exporter_is_scraped_by_the_chart_default_job(dev_plan):
     assert "job_name: kubecost-dcgm-exporter" in default and "dcgm-exporter" in default
 
 
+def test_the_gpu_operator_runs_the_dcgm_exporter_the_job_keeps(dev_plan):
+    ops = [r for r in dev_plan.by_type(RELEASE) if r.inputs["chart"] == "gpu-operator"]
+    if not ops:
+        pytest.skip("no GPU Operator in this plan")
+    assert ops[0].inputs["values"]["dcgmExporter"]["enabled"] is True
+    # the operator labels the exporter's pods app=nvidia-dcgm-exporter; the job keeps .*dcgm-exporter.*
+    import re
+
+    assert re.fullmatch(r"(?i)(.*dcgm-exporter.*)", "nvidia-dcgm-exporter;;")
+
+
 def test_gpu_rules_are_loaded_by_kubecost_prometheus(dev_plan):
     files = kubecost_values(dev_plan)["prometheus"]["serverFiles"]
     # both files are in the chart's rule_files list
