@@ -120,3 +120,14 @@ def test_bad_stack_file_exits_2(capsys, tmp_path):
     assert err.startswith(f"error: {path}: gpufleet:cost.emails[0]: got 'nobody'; expected an e-mail address")
     code, _, err = run(capsys, "nosuchstack")
     assert code == 2 and "stacks/Pulumi.nosuchstack.yaml" in err
+
+
+def test_live_prices_without_credentials_is_one_line_and_exit_1(capsys, monkeypatch, tmp_path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code, out, err = run(capsys, "dev", "--spot-history")
+    assert code == 1 and out == ""
+    assert err.startswith("error: cannot get live prices for us-east-1: ") and "Traceback" not in err

@@ -16,6 +16,10 @@ import json
 import sys
 
 
+class LivePriceError(RuntimeError):
+    """--live-prices / --spot-history failed (no credentials, no price): exit 1, one line."""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cost", help="monthly cost estimate of a stack (idle/expected/max), or the difference to another config")
     p.add_argument("stack", help="stack name (stacks/Pulumi.<stack>.yaml) or path to a stack file")
@@ -44,15 +48,30 @@ def _estimate(stack_or_path: str, args: argparse.Namespace):
     pools = [cfg.pools.system, *cfg.pools.gpu]
     prices = None
     if args.live_prices or args.spot_history:
-        prices = price_table(
-            cfg.region, {t for p in pools for t in p.instance_types}, live=args.live_prices,
-            spot_types={t for p in pools if p.capacity == "spot" for t in p.instance_types},
-            use_spot_history=args.spot_history)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from modules.cost.pricing import PriceError
+
+        try:
+            prices = price_table(
+                cfg.region, {t for p in pools for t in p.instance_types}, live=args.live_prices,
+                spot_types={t for p in pools if p.capacity == "spot" for t in p.instance_types},
+                use_spot_history=args.spot_history)
+        except (PriceError, BotoCoreError, ClientError) as exc:
+            raise LivePriceError(f"cannot get live prices for {cfg.region}: {exc}") from None
     plan = planner.run_program(cfg, raw, stack, shown)
     return plan_estimate(plan, prices), stack
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except LivePriceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..reports import cost as fmt
 
     after, name = _estimate(args.stack, args)
