@@ -221,3 +221,21 @@ def test_shipped_stacks_fit_their_budget(stack):
     est = estimate(cfg)
     assert est.monthly["expected"] <= cfg.cost.budget_usd
     assert est.by_category("gpu")["max"] <= cfg.cost.budget_usd  # the policy pack's budget rule
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(l4_hours=st.floats(0, 730), train_hours=st.floats(0, 730), nat=st.floats(0, 5000), efs=st.floats(0, 5000),
+       discount=st.floats(0, 0.9), per_az=st.booleans())
+def test_any_dev_variant_adds_up_and_is_ordered(l4_hours, train_hours, nat, efs, discount, per_az):
+    raw = edit(raw_config("dev"), "gpufleet:cost.busy", {"shared-l4": {"hours": l4_hours}, "train-spot": {"hours": train_hours}})
+    edit(raw, "gpufleet:cost.nat_gb", nat)
+    edit(raw, "gpufleet:cost.efs_gb", efs)
+    edit(raw, "gpufleet:cost.spot_discount", discount)
+    edit(raw, "gpufleet:cost.budget_usd", 1_000_000)
+    if per_az:
+        edit(raw, "gpufleet:network.nat", "per_az")
+    est = estimate(validate(raw))
+    for k in ("idle", "expected", "max"):
+        assert sum(getattr(i, k) for i in est.items) == pytest.approx(est.monthly[k], abs=0.01)
+    assert est.monthly["idle"] <= est.monthly["expected"] <= est.monthly["max"]
+    assert len([i for i in est.items if i.name.startswith("NAT gateway")]) == (2 if per_az else 1)
