@@ -3,7 +3,8 @@ admission policies (with cel-python, when installed)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modules.ml import quotas
-from modules.schema.pools import GpuPool
 from modules.schema.ml import KueueConfig, MlConfig
+from modules.schema.pools import GpuPool
 from modules.schema.stack import PoolsConfig, StackConfig
 from modules.schema.teams import Team
 

@@ -19,8 +19,9 @@ objects; :class:`AdmissionPolicies` turns them into Kubernetes objects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s

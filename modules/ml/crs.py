@@ -8,7 +8,8 @@ fields sent as they are, like the TypeScript SDK's ``CustomResource`` allows.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s

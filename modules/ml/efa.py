@@ -8,8 +8,9 @@ scheduler. The chart pins its DaemonSet to nodes whose label matches
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
 

@@ -27,8 +27,9 @@ with ``nvidia.com/mig.config.state=failed`` (relabel it to re-run the MIG manage
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s

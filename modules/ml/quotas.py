@@ -12,8 +12,9 @@ cohort (the ``Cohort`` object's own quota), where every team using the pool may 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..schema.pools import GpuPool
@@ -69,7 +70,7 @@ class Capacity:
         return {CPU: self.cpu_millis, MEMORY: self.memory_mib, **self.gpus}
 
 
-def node_allocatable(pool: "GpuPool") -> tuple[int, int]:
+def node_allocatable(pool: GpuPool) -> tuple[int, int]:
     """(cpu millicores, memory MiB) the smallest instance type of the pool reports as allocatable."""
     from .. import catalog
 
@@ -78,14 +79,14 @@ def node_allocatable(pool: "GpuPool") -> tuple[int, int]:
             min(parse_memory_mib(t.allocatable["memory"]) for t in types))
 
 
-def node_capacity(pool: "GpuPool", reserved_cpu_millis: int, reserved_memory_mib: int) -> Capacity:
+def node_capacity(pool: GpuPool, reserved_cpu_millis: int, reserved_memory_mib: int) -> Capacity:
     """What one node of the pool offers to workloads."""
     cpu, mem = node_allocatable(pool)
     return Capacity(max(cpu - reserved_cpu_millis, 0), max(mem - reserved_memory_mib, 0),
                     dict(pool.gpu_resources_per_node))
 
 
-def pool_capacity(pool: "GpuPool", reserved_cpu_millis: int, reserved_memory_mib: int) -> Capacity:
+def pool_capacity(pool: GpuPool, reserved_cpu_millis: int, reserved_memory_mib: int) -> Capacity:
     """The whole pool at its max size."""
     node = node_capacity(pool, reserved_cpu_millis, reserved_memory_mib)
     return Capacity(node.cpu_millis * pool.max, node.memory_mib * pool.max,
@@ -110,7 +111,7 @@ class FlavorQuota:
         return {r: min(self.nominal[r] + self.borrowing_limit[r], capacity[r]) for r in self.nominal}
 
 
-def flavor_order(cfg: "StackConfig") -> list[str]:
+def flavor_order(cfg: StackConfig) -> list[str]:
     """Pools in the order Kueue tries them: the configured order, else spot pools first."""
     configured = list(cfg.ml.kueue.flavor_order)
     rest = [p.name for p in cfg.pools.gpu if p.name not in configured]
@@ -118,12 +119,12 @@ def flavor_order(cfg: "StackConfig") -> list[str]:
     return configured + rest
 
 
-def capacities(cfg: "StackConfig") -> dict[str, Capacity]:
+def capacities(cfg: StackConfig) -> dict[str, Capacity]:
     k = cfg.ml.kueue
     return {p.name: pool_capacity(p, k.node_reserved_cpu_millis, k.node_reserved_memory_mib) for p in cfg.pools.gpu}
 
 
-def team_quotas(cfg: "StackConfig", team: "Team") -> list[FlavorQuota]:
+def team_quotas(cfg: StackConfig, team: Team) -> list[FlavorQuota]:
     """The team's ClusterQueue flavors, in flavor order: one per pool the team has a share in."""
     k = cfg.ml.kueue
     caps = capacities(cfg)
@@ -147,13 +148,13 @@ def team_quotas(cfg: "StackConfig", team: "Team") -> list[FlavorQuota]:
     return quotas
 
 
-def covered_resources(cfg: "StackConfig", flavors: list[str]) -> list[str]:
+def covered_resources(cfg: StackConfig, flavors: list[str]) -> list[str]:
     """cpu, memory and every GPU resource name the given pools advertise (sorted)."""
     gpus = sorted({r for name in flavors for r in cfg.pool(name).gpu_resources_per_node})
     return [CPU, MEMORY, *gpus]
 
 
-def unassigned(cfg: "StackConfig") -> dict[str, dict[str, int]]:
+def unassigned(cfg: StackConfig) -> dict[str, dict[str, int]]:
     """Per pool that some team uses: capacity no team is guaranteed (the cohort's own quota)."""
     caps = capacities(cfg)
     left: dict[str, dict[str, int]] = {}
@@ -166,7 +167,7 @@ def unassigned(cfg: "StackConfig") -> dict[str, dict[str, int]]:
     return left
 
 
-def team_ceiling(cfg: "StackConfig", team: "Team") -> dict[str, int]:
+def team_ceiling(cfg: StackConfig, team: Team) -> dict[str, int]:
     """Most the team can hold at once across all its pools, per resource (for its ResourceQuota)."""
     caps = capacities(cfg)
     total: dict[str, int] = {}
@@ -176,7 +177,7 @@ def team_ceiling(cfg: "StackConfig", team: "Team") -> dict[str, int]:
     return total
 
 
-def largest_node(cfg: "StackConfig", team: "Team") -> Capacity | None:
+def largest_node(cfg: StackConfig, team: Team) -> Capacity | None:
     """The biggest node (cpu, memory) among the team's pools: no container may ask for more."""
     k = cfg.ml.kueue
     nodes = [node_capacity(cfg.pool(p), k.node_reserved_cpu_millis, k.node_reserved_memory_mib) for p in team.shares]

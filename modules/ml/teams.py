@@ -20,8 +20,8 @@ Per team ``team-<name>``:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -108,6 +108,10 @@ def network_policies(team: Team, vpc_cidr: str) -> dict[str, k8s.networking.v1.N
     }
 
 
+def _meta(team: Team, name: str) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=team.namespace, labels={TEAM_LABEL: team.name})
+
+
 @dataclass(frozen=True)
 class TeamNamespacesArgs:
     cfg: StackConfig
@@ -137,16 +141,13 @@ class TeamNamespaces(pulumi.ComponentResource):
             self.namespaces[team.name] = ns
             in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
 
-            def meta(obj: str) -> k8s.meta.v1.ObjectMetaArgs:
-                return k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=ns_name, labels={TEAM_LABEL: team.name})
-
             k8s.core.v1.ResourceQuota(
-                f"{name}-{team.name}-quota", metadata=meta("gpufleet-team-quota"),
+                f"{name}-{team.name}-quota", metadata=_meta(team, "gpufleet-team-quota"),
                 spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=quota_hard(cfg, team)), opts=in_ns)
             k8s.core.v1.LimitRange(
-                f"{name}-{team.name}-limits", metadata=meta("gpufleet-container-defaults"),
+                f"{name}-{team.name}-limits", metadata=_meta(team, "gpufleet-container-defaults"),
                 spec=k8s.core.v1.LimitRangeSpecArgs(limits=[limit_range_item(cfg, team)]), opts=in_ns)
             for policy, spec in network_policies(team, str(cfg.network.cidr)).items():
                 k8s.networking.v1.NetworkPolicy(
-                    f"{name}-{team.name}-{policy}", metadata=meta(policy), spec=spec, opts=in_ns)
+                    f"{name}-{team.name}-{policy}", metadata=_meta(team, policy), spec=spec, opts=in_ns)
         self.register_outputs({"namespaces": {t: ns.metadata.name for t, ns in self.namespaces.items()}})

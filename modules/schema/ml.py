@@ -44,7 +44,7 @@ class KueueConfig(StrictModel):
     #: percent of a team's guaranteed quota other teams may borrow (lendingLimit); null: all of it
     lending_limit_percent: int | None = Field(default=None, ge=0, le=100)
     #: order in which Kueue tries the flavors (pool names); default: spot pools first, then on-demand
-    flavor_order: list[str] = []
+    flavor_order: list[str] = Field(default_factory=list)
     #: per-node CPU (millicores) and memory (MiB) kept out of the quotas for DaemonSets
     #: (GPU Operator operands, CNI, kube-proxy, EFA plugin)
     node_reserved_cpu_millis: int = Field(default=1000, ge=0, le=16000)
@@ -67,7 +67,7 @@ class MlConfig(StrictModel):
     kueue: KueueConfig = KueueConfig()
 
 
-def check(cfg: "StackConfig") -> None:
+def check(cfg: StackConfig) -> None:
     """Cross-section rules for the ML stack (called by StackConfig's validator)."""
     ml = cfg.ml
     pools = {p.name: p for p in cfg.pools.gpu}
@@ -99,18 +99,19 @@ def check(cfg: "StackConfig") -> None:
             fail("ml.kueue.node_reserved_memory_mib", ml.kueue.node_reserved_memory_mib,
                  f"less than a node of pool {pool.name} has allocatable ({alloc_mem} MiB)")
 
-def _allocatable(pool: "GpuPool") -> tuple[int, int]:
+
+def _allocatable(pool: GpuPool) -> tuple[int, int]:
     from ..ml.quotas import node_allocatable  # local: the quota math imports the schema
 
     return node_allocatable(pool)
 
 
-def scale_down_delay(cfg: "StackConfig") -> int:
+def scale_down_delay(cfg: StackConfig) -> int:
     """Minutes before an unneeded node goes: the configured value, else the environment's."""
     return cfg.ml.autoscaler.scale_down_delay_minutes or SCALE_DOWN_DELAY_MINUTES[cfg.environment]
 
 
-def serving_pool(cfg: "StackConfig") -> "GpuPool | None":
+def serving_pool(cfg: StackConfig) -> GpuPool | None:
     """The pool InferenceServices select by default (None: the stack has no GPU pool)."""
     if cfg.ml.serving_pool is not None:
         return cfg.pool(cfg.ml.serving_pool)

@@ -60,7 +60,7 @@ class Team(StrictModel):
         return _percents(v)
 
     @model_validator(mode="after")
-    def _ceilings(self) -> "Team":
+    def _ceilings(self) -> Team:
         for pool, pct in self.ceilings.items():
             if pool not in self.shares:
                 fail(f"ceilings.{pool}", pct,
@@ -71,7 +71,7 @@ class Team(StrictModel):
         return self
 
 
-def check(cfg: "StackConfig") -> None:
+def check(cfg: StackConfig) -> None:
     """Cross-section rules for teams (called by StackConfig's validator)."""
     pools = {p.name: p for p in cfg.pools.gpu}
     names = ", ".join(pools) or "(none)"
