@@ -101,3 +101,10 @@ def test_policy_pack_config_files_match_the_stacks(capsys):
         assert set(config) == {p.name for p in pack.POLICIES}
         assert config["gpu-spend-within-budget"]["budgetUsd"] == shipped_plan(stack).config.cost.budget_usd
         assert config["single-nat-outside-prod"]["environment"] == stack
+
+
+def test_policy_command_prints_the_verdicts(capsys):
+    assert cli.main(["policy", "staging"]) == 0
+    assert capsys.readouterr().out == "Policy pack gpufleet (19 policies): no violations\n"
+    assert cli.main(["policy", "staging", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"pack": "gpufleet", "violations": []}
