@@ -440,3 +440,23 @@ def test_offline_runner_levels_and_config():
     assert warm.resource == find(recs, "pool-infer-l40s-ng").urn
     assert warm.to_json() == {"policy": "gpu-pool-scale-to-zero", "level": "advisory", "resource": warm.resource,
                               "message": warm.message}
+
+
+# ---- pure helpers ----
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from gpufleet_policies._props import quantity  # noqa: E402
+
+SUFFIXES = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.sampled_from(sorted(SUFFIXES)))
+def test_quantity_reads_kubernetes_quantities(n, suffix):
+    assert quantity(f"{n}{suffix}") == pytest.approx(n * SUFFIXES[suffix])
+    assert quantity(n) == n
+
+
+@given(st.text(alphabet="abcxyz!? ", min_size=1))
+def test_quantity_refuses_what_is_not_a_quantity(text):
+    assert quantity(text) is None
