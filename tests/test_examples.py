@@ -106,6 +106,9 @@ def test_trainjob_checkpoints_to_a_pvc_of_the_checkpoints_class(dev_plan):
     mounts = patch["containers"][0]["volumeMounts"]
     assert any(m["name"] == volume["name"] and m["mountPath"] == "/checkpoints" for m in mounts)
     assert "--checkpoint-dir=/checkpoints" in tj["spec"]["trainer"]["command"]
+    # it runs as the service account the bucket grants give S3 access
+    accounts = {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in manifests(dev_plan, "ServiceAccount")}
+    assert (tj["metadata"]["namespace"], patch["serviceAccountName"]) in accounts
 
 
 def test_inference_service_lands_on_the_mig_pool_within_the_teams_queue(prod_plan):

@@ -174,3 +174,23 @@ def test_ml_platform_output_names_releases_and_queues(any_stack_plan):
         assert out["kueue"]["queues"][team.name] == {
             "namespace": team.namespace, "local_queue": team.queue, "cluster_queue": team.queue}
     assert out["serving"]["nodeSelector"] == {"gpufleet.io/pool": out["serving"]["pool"]}
+
+
+def test_idle_gpu_pools_sit_at_zero_and_a_kueue_admitted_pod_matches_their_node_template(any_stack_plan):
+    """Kueue injects a flavor's nodeLabels and tolerations into the pods it admits; the
+    autoscaler scales a pool from zero when its node-template tags say a node would match."""
+    from modules.nodespec import CA_TEMPLATE
+
+    from .test_nodepools import asg_tags
+
+    flavors = {f["metadata"]["name"]: f["spec"] for f in manifests(any_stack_plan, "ResourceFlavor")}
+    for pool in any_stack_plan.config.pools.gpu:
+        ng = any_stack_plan.get("aws:eks/nodeGroup:NodeGroup", f"pool-{pool.name}-ng").inputs
+        assert ng["scalingConfig"]["minSize"] == (pool.min if pool.always_on else 0)
+        tags = asg_tags(any_stack_plan, pool.name)
+        for key, value in flavors[pool.name]["nodeLabels"].items():
+            assert tags[f"{CA_TEMPLATE}/label/{key}"] == value
+        for key in (k.split("/taint/", 1)[1] for k in tags if k.startswith(f"{CA_TEMPLATE}/taint/")):
+            assert any(t["key"] == key for t in flavors[pool.name]["tolerations"])
+        for resource in pool.gpu_resources_per_node:
+            assert int(tags[f"{CA_TEMPLATE}/resources/{resource}"]) > 0

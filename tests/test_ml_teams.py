@@ -232,3 +232,15 @@ def test_every_queued_kind_is_covered_by_a_policy(dev_plan, kind):
     group, plural = PLURAL[kind]
     rules = [r for v in manifests(dev_plan, "ValidatingAdmissionPolicy") for r in v["spec"]["matchConstraints"]["resourceRules"]]
     assert any(group in r["apiGroups"] and plural in r["resources"] for r in rules)
+
+
+def test_storage_grant_service_accounts_exist_in_the_team_namespaces(any_stack_plan):
+    from modules.schema.storage import grants
+
+    accounts = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in manifests(any_stack_plan, "ServiceAccount")}
+    associations = {(r.inputs["namespace"], r.inputs["serviceAccount"])
+                    for r in any_stack_plan.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")}
+    for grant in grants(any_stack_plan.config):
+        key = (any_stack_plan.config.team(grant.team).namespace, grant.service_account)
+        assert key in accounts
+        assert key in associations  # the storage layer binds its IAM role to the same account

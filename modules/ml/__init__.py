@@ -17,9 +17,10 @@ The components are imported inside :func:`compose`: the config schema imports
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..context import PlatformContext
+if TYPE_CHECKING:  # pragma: no cover
+    from ..context import PlatformContext
 
 
 def compose(ctx: PlatformContext) -> dict[str, Any]:

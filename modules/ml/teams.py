@@ -11,6 +11,8 @@ Per team ``team-<name>``:
 - a ``LimitRange``: default requests for containers that set none (the quota needs them)
   and no container larger than the team's largest node (it would never schedule and would
   keep the autoscaler busy);
+- the service accounts the storage layer's bucket grants bind IAM roles to
+  (``team-<name>/training`` by default: jobs that read datasets and write models run as it);
 - ``NetworkPolicies`` (enforced by the VPC CNI, whose add-on configuration turns network
   policy on): default deny; all traffic between the namespace's own pods (distributed
   training: NCCL, torchrun rendezvous); DNS; the egress the platform needs (HTTPS for S3,
@@ -27,6 +29,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..schema.stack import StackConfig
+from ..schema.storage import grants as storage_grants
 from ..schema.teams import Team
 from . import quotas
 
@@ -147,6 +150,9 @@ class TeamNamespaces(pulumi.ComponentResource):
             k8s.core.v1.LimitRange(
                 f"{name}-{team.name}-limits", metadata=_meta(team, "gpufleet-container-defaults"),
                 spec=k8s.core.v1.LimitRangeSpecArgs(limits=[limit_range_item(cfg, team)]), opts=in_ns)
+            # the service accounts the storage grants bind IAM roles to (EKS Pod Identity)
+            for sa in sorted({g.service_account for g in storage_grants(cfg) if g.team == team.name}):
+                k8s.core.v1.ServiceAccount(f"{name}-{team.name}-sa-{sa}", metadata=_meta(team, sa), opts=in_ns)
             for policy, spec in network_policies(team, str(cfg.network.cidr)).items():
                 k8s.networking.v1.NetworkPolicy(
                     f"{name}-{team.name}-{policy}", metadata=_meta(team, policy), spec=spec, opts=in_ns)
