@@ -28,43 +28,48 @@ MAX_FLAVOR_LABELS = 8
 class AutoscalerConfig(StrictModel):
     """cluster-autoscaler behaviour."""
 
-    #: minutes a node stays unneeded (and after a scale-up) before it is removed; default per environment
     scale_down_delay_minutes: int | None = Field(default=None, ge=1, le=1440)
-    #: minutes a new node may take to register before the autoscaler gives up on it
+    """Minutes a node stays unneeded (and after a scale-up) before it is removed; default per environment."""
     max_node_provision_minutes: int = Field(default=20, ge=5, le=60)
+    """Minutes a new node may take to register before the autoscaler gives up on it."""
 
 
 class KueueConfig(StrictModel):
     """Kueue queues: one cohort, one ClusterQueue per team, a flavor per GPU pool."""
 
     cohort: Name = "gpufleet"
-    #: default ceiling beyond a team's guarantee, in percent of the pool's capacity
-    #: (the ClusterQueue's borrowingLimit); null: a team may borrow everything idle
+    """The Kueue cohort every team's ClusterQueue belongs to (they borrow from each other)."""
     borrowing_limit_percent: int | None = Field(default=None, ge=0, le=100)
-    #: percent of a team's guaranteed quota other teams may borrow (lendingLimit); null: all of it
+    """How much of a pool a team may borrow beyond its share, in percent of the pool's capacity
+    (the ClusterQueue's borrowingLimit; a team's ``ceilings`` override it); null: everything idle."""
     lending_limit_percent: int | None = Field(default=None, ge=0, le=100)
-    #: order in which Kueue tries the flavors (pool names); default: spot pools first, then on-demand
+    """Percent of a team's guaranteed quota other teams may borrow (lendingLimit); null: all of it."""
     flavor_order: list[str] = Field(default_factory=list)
-    #: per-node CPU (millicores) and memory (MiB) kept out of the quotas for DaemonSets
-    #: (GPU Operator operands, CNI, kube-proxy, EFA plugin)
+    """Order in which Kueue tries the flavors (pool names); default: spot pools first, then on-demand."""
     node_reserved_cpu_millis: int = Field(default=1000, ge=0, le=16000)
+    """Per-node CPU (millicores) kept out of the quotas for DaemonSets (GPU Operator operands, CNI, EFA plugin)."""
     node_reserved_memory_mib: int = Field(default=2048, ge=0, le=65536)
-    #: Kueue waits this long for all pods of an admitted job to run before it requeues it
+    """Per-node memory (MiB) kept out of the quotas for DaemonSets."""
     pods_ready_timeout_minutes: int = Field(default=10, ge=1, le=120)
+    """Kueue waits this long for all pods of an admitted job to run before it requeues it."""
 
 
 class MlConfig(StrictModel):
-    #: ``trainer``: Kubeflow Trainer v2 (TrainJob); ``pytorchjob``: the v1 training operator (PyTorchJob)
+    """``gpufleet:ml``: the GPU and ML stack."""
+
     training: Literal["trainer", "pytorchjob"] = "trainer"
-    #: KServe (Standard mode) with cert-manager
+    """``trainer``: Kubeflow Trainer v2 (TrainJob); ``pytorchjob``: the v1 training operator (PyTorchJob)."""
     kserve: bool = True
-    #: the GPU pool InferenceServices land on by default; default: the first pool with
-    #: purpose inference, else the first experiments/general pool
+    """KServe (Standard mode) with cert-manager."""
     serving_pool: str | None = None
-    #: what the admission policies do with a workload that breaks a rule
+    """The GPU pool InferenceServices land on by default; default: the first pool with purpose
+    inference, else the first experiments/general pool."""
     admission: Literal["Deny", "Warn", "Audit"] = "Deny"
+    """What the admission policies do with a workload that breaks a rule."""
     autoscaler: AutoscalerConfig = AutoscalerConfig()
+    """cluster-autoscaler behaviour."""
     kueue: KueueConfig = KueueConfig()
+    """Kueue queues and quotas."""
 
 
 def check(cfg: StackConfig) -> None:

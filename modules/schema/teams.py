@@ -29,17 +29,18 @@ def _percents(v: dict[str, int]) -> dict[str, int]:
 
 class Team(StrictModel):
     name: Name
-    #: percent of each GPU pool's capacity this team is guaranteed (pool name -> 0..100)
+    """Team name: its namespace is ``team-<name>``, its Kueue queues too."""
     shares: dict[str, int] = Field(default_factory=dict)
-    #: most of a pool this team may use at once, borrowing included (pool name -> percent,
-    #: at least its share); default: gpufleet:ml.kueue.borrowing_limit_percent
+    """Percent of each GPU pool's capacity this team is guaranteed (pool name -> 0..100)."""
     ceilings: dict[str, int] = Field(default_factory=dict)
-    #: longest a batch job of this team may run (activeDeadlineSeconds bound, runaway-job alerts)
+    """Most of a pool this team may use at once, borrowing included (pool name -> percent, at
+    least its share, only on pools it has a share in); default: ``ml.kueue.borrowing_limit_percent``."""
     max_job_hours: int = Field(default=24, ge=1, le=168)
-    #: pods the team's namespace may hold (ResourceQuota)
+    """Longest a batch job of this team may run (activeDeadlineSeconds bound, runaway-job alerts)."""
     max_pods: int = Field(default=200, ge=1, le=5000)
-    #: PersistentVolumeClaims the team's namespace may hold (ResourceQuota)
+    """Pods the team's namespace may hold (ResourceQuota)."""
     max_pvcs: int = Field(default=20, ge=0, le=1000)
+    """PersistentVolumeClaims the team's namespace may hold (ResourceQuota)."""
 
     @property
     def namespace(self) -> str:
