@@ -281,3 +281,29 @@ def test_pytorchjob_option_enables_its_kueue_integration_and_the_v1_operator():
     assert (gpu["nominalQuota"], gpu["borrowingLimit"], gpu["lendingLimit"]) == (3, 4, 2)  # 50 % of 8, 80 % of 3
     # a Job or PyTorchJob needs the queue label
     assert QUEUE_LABEL == "kueue.x-k8s.io/queue-name"
+
+
+def test_borrow_only_team_gets_a_queue_with_zero_guarantee_and_the_cohort_keeps_the_pool():
+    raw = raw_config("dev")
+    raw["gpufleet:teams"] = [{"name": "interns", "shares": {"shared-l4": 0}, "max_job_hours": 2}]
+    plan = render(raw)
+    cq = quota_table(by_name(manifests(plan, "ClusterQueue"), "team-interns"))
+    assert {res["nominalQuota"] for res in cq.values()} <= {0, "0", "0Mi"}
+    cohort = quota_table(manifests(plan, "Cohort")[0])
+    assert cohort[("shared-l4", "nvidia.com/gpu")]["nominalQuota"] == 8  # all of it, to borrow
+    assert [f["metadata"]["name"] for f in manifests(plan, "ResourceFlavor")] == ["shared-l4", "train-spot"]
+    for obj in kueue_objects(plan):
+        assert validate_custom_resource(obj) == [] and cel_violations(obj) == []
+
+
+def test_no_queue_objects_without_teams_or_shares():
+    from modules.ml import kueue as kq
+    from modules.schema.teams import Team
+
+    from .helpers import validate
+
+    cfg = validate(raw_config("dev")).model_copy(update={"teams": []})
+    assert kq.cohort(cfg) is None
+    assert kq.cluster_queue(cfg, Team(name="nobody")) is None
+    assert quotas.team_ceiling(cfg, Team(name="nobody")) == {}
+    assert quotas.largest_node(cfg, Team(name="nobody")) is None

@@ -25,8 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def compose(ctx: PlatformContext) -> dict[str, Any]:
     """Declare the ML platform; returns the ``ml_platform`` stack output."""
-    import pulumi
-
     from ..charts import CHARTS
     from ..nodespec import gpu_spec, system_spec
     from ..schema.ml import scale_down_delay, serving_pool
@@ -74,7 +72,6 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
     charts += ["cert-manager", "kserve-crd", "kserve-resources"] if ml.kserve else []
     release_names = {"kserve-resources": "kserve"}
     pool = serving_pool(cfg)
-    pulumi.log.debug(f"ml platform: {len(queues.cluster_queues)} team queues")
     return {
         "releases": {c: {"release": release_names.get(c, c), "chart": CHARTS[c].name, "version": CHARTS[c].version}
                      for c in charts},
