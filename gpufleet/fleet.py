@@ -144,6 +144,8 @@ class Summary:
     failed: bool = False
     error: str | None = None
     seconds: float = 0.0
+    #: the process that rendered it
+    pid: int = 0
 
     @property
     def status(self) -> str:
@@ -155,7 +157,7 @@ def summarize(cluster: Cluster) -> Summary:
     from . import plan as planner
 
     start = time.perf_counter()
-    out = Summary(cluster.stack, cluster.region, cluster.role)
+    out = Summary(cluster.stack, cluster.region, cluster.role, pid=os.getpid())
     try:
         result = planner.render(str(cluster.path))
     except Exception as exc:  # noqa: BLE001 - one broken cluster is a row, not a crash
@@ -197,9 +199,10 @@ def _warm() -> None:
 
 
 def plan_fleet(fleet: Fleet, jobs: int | None = None, progress: "Progress | None" = None) -> list[Summary]:
-    """Render every cluster, ``jobs`` at a time in worker processes (1: in this process)."""
+    """Render every cluster in worker processes, at most ``jobs`` of them (``jobs=1``: in this
+    process, one after the other; default: one worker per CPU)."""
     clusters = list(fleet.clusters)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(clusters)))
+    jobs = max(1, jobs or os.cpu_count() or 1)
     progress = progress or Progress(len(clusters), stream=None)
     done: dict[str, Summary] = {}
     if jobs == 1:
@@ -208,7 +211,7 @@ def plan_fleet(fleet: Fleet, jobs: int | None = None, progress: "Progress | None
             progress.step(done[c.stack])
     else:
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_warm) as pool:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(clusters)), mp_context=ctx, initializer=_warm) as pool:
             futures = {pool.submit(summarize, c): c for c in clusters}
             pending = set(futures)
             while pending:
