@@ -308,3 +308,21 @@ def test_no_queue_objects_without_teams_or_shares():
     assert kq.cluster_queue(cfg, Team(name="nobody")) is None
     assert quotas.team_ceiling(cfg, Team(name="nobody")) == {}
     assert quotas.largest_node(cfg, Team(name="nobody")) is None
+
+
+def test_the_cel_check_catches_what_kueue_would_refuse(prod_plan):
+    """The rules are really evaluated: a queue that borrows without a cohort, a flavor
+    missing a covered resource and an Exists toleration with a value are refused."""
+    import copy
+
+    cq = copy.deepcopy(by_name(manifests(prod_plan, "ClusterQueue"), "team-research"))
+    del cq["spec"]["cohortName"]
+    cq["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["borrowingLimit"] = 1
+    cq["spec"]["resourceGroups"][0]["flavors"][1]["resources"].pop()
+    flavor = copy.deepcopy(manifests(prod_plan, "ResourceFlavor")[0])
+    flavor["spec"]["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "value": "true"}]
+    assert validate_custom_resource(cq) == [] and validate_custom_resource(flavor) == []  # the schema alone passes
+    messages = cel_violations(cq) + cel_violations(flavor)
+    assert any("borrowingLimit must be nil when cohort is empty" in m for m in messages)
+    assert any("same number of resources as the coveredResources" in m for m in messages)
+    assert any("a value must be empty when 'operator' is 'Exists'" in m for m in messages)
