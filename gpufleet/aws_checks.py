@@ -18,8 +18,9 @@ Checks:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from modules import catalog
 from modules.schema.stack import StackConfig

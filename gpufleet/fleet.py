@@ -24,10 +24,11 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, TextIO
+from typing import Any, Literal, TextIO
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -198,7 +199,7 @@ def _warm() -> None:
     import modules.platform  # noqa: F401
 
 
-def plan_fleet(fleet: Fleet, jobs: int | None = None, progress: "Progress | None" = None) -> list[Summary]:
+def plan_fleet(fleet: Fleet, jobs: int | None = None, progress: Progress | None = None) -> list[Summary]:
     """Render every cluster in worker processes, at most ``jobs`` of them (``jobs=1``: in this
     process, one after the other; default: one worker per CPU)."""
     clusters = list(fleet.clusters)
@@ -326,8 +327,8 @@ def deploy_one(cluster: Cluster, action: Literal["preview", "up"], project_dir: 
         stack = auto.create_or_select_stack(
             stack_name=cluster.stack, work_dir=str(project_dir),
             opts=workspace_options(project_dir, pulumi_command))
-        common: dict[str, Any] = dict(config_file=str(cluster.path.resolve()), on_output=on_output,
-                                      policy_packs=[policy_pack] if policy_pack else None)
+        common: dict[str, Any] = {"config_file": str(cluster.path.resolve()), "on_output": on_output,
+                                  "policy_packs": [policy_pack] if policy_pack else None}
         if action == "preview":
             out = stack.preview(diff=True, **common)
             result.changes = dict(out.change_summary or {})

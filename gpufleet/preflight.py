@@ -35,8 +35,8 @@ class Preflight:
         return any(f.level == "fail" for f in self.findings)
 
     def text(self) -> str:
-        lines = [f"gpufleet preflight: stack {self.stack}, cluster {cluster_name(self.stack)}, "
-                 f"region {self.config.region}, AZs {', '.join(self.config.network.azs)}"]
+        lines = [(f"gpufleet preflight: stack {self.stack}, cluster {cluster_name(self.stack)}, "
+                  f"region {self.config.region}, AZs {', '.join(self.config.network.azs)}")]
         lines += [f"  {MARK[f.level]} {f.check:<9} {f.message}" for f in self.findings]
         counts = {level: sum(f.level == level for f in self.findings) for level in MARK}
         verdict = "FAILED" if self.failed else "passed"

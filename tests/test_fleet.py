@@ -1,4 +1,5 @@
 """``gpufleet fleet plan|preview|up``, the fleet file, and the cross-stack (StackReference) pattern."""
+# ruff: noqa: F811  (pytest fixtures imported from test_preflight are redefined as test parameters)
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from gpufleet import aws_checks, cli
 from gpufleet.replicate import replicate
 from modules import config as stack_config
 
-from .helpers import ROOT, edit, raw_config, validate
+from .helpers import ROOT, raw_config, validate
 
 CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
                    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",

@@ -1,4 +1,5 @@
 """``gpufleet replicate``: a stack copied into another region, written only to a temp stacks dir."""
+# ruff: noqa: F811  (pytest fixtures imported from test_preflight are redefined as test parameters)
 
 from __future__ import annotations
 

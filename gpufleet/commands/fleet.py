@@ -56,10 +56,10 @@ def progress_elapsed(progress) -> float:
 
 
 def deploy(args: argparse.Namespace, spec) -> int:
+    from pulumi import automation as auto
+
     from .. import fleet
     from ..plan import PROJECT_ROOT
-
-    from pulumi import automation as auto
 
     try:
         command = auto.PulumiCommand()
