@@ -278,9 +278,19 @@ def test_pytorchjob_option_enables_its_kueue_integration_and_the_v1_operator():
     assert (gpu["nominalQuota"], gpu["borrowingLimit"], gpu["lendingLimit"]) == (4, 2, 3)  # ceiling 80 % of 8 = 6
     gpu = applied[("train-spot", "nvidia.com/gpu")]
     assert (gpu["nominalQuota"], gpu["borrowingLimit"], gpu["lendingLimit"]) == (3, 4, 2)  # 50 % of 8, 80 % of 3
+    # admission: PyTorchJobs need a queue and runPolicy deadlines; there are no TrainJob rules
+    vaps = {v["metadata"]["name"] for v in manifests(plan, "ValidatingAdmissionPolicy")}
+    assert "gpufleet-pytorchjob-deadline" in vaps and "gpufleet-trainjob-deadline" not in vaps
+    from .test_ml_teams import admit
+
+    job = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+           "metadata": {"name": "p", "namespace": "team-research", "labels": {QUEUE_LABEL: "team-research"}},
+           "spec": {"runPolicy": {"ttlSecondsAfterFinished": 600, "activeDeadlineSeconds": 3600}}}
     assert all(cel_violations(cq) == [] for cq in cqs)  # last: skips without cel-python
-    # a Job or PyTorchJob needs the queue label
-    assert QUEUE_LABEL == "kueue.x-k8s.io/queue-name"
+    assert admit(plan, job) == []
+    job["spec"]["runPolicy"]["activeDeadlineSeconds"] = 13 * 3600  # research: 12 h in dev
+    del job["metadata"]["labels"]
+    assert len(admit(plan, job)) == 2
 
 
 def test_borrow_only_team_gets_a_queue_with_zero_guarantee_and_the_cohort_keeps_the_pool():

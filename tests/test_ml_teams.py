@@ -85,7 +85,7 @@ def test_priority_classes_production_inference_high_experiments_low_and_preempti
 # ---------------------------------------------------------------- admission policies
 
 PLURAL = {"Pod": ("", "pods"), "Job": ("batch", "jobs"), "Deployment": ("apps", "deployments"),
-          "TrainJob": ("trainer.kubeflow.org", "trainjobs"), "InferenceService": ("serving.kserve.io", "inferenceservices")}
+          "TrainJob": ("trainer.kubeflow.org", "trainjobs"), "PyTorchJob": ("kubeflow.org", "pytorchjobs"), "InferenceService": ("serving.kserve.io", "inferenceservices")}
 
 
 def admit(plan, obj: dict[str, Any], namespace: str = RESEARCH) -> list[str]:
