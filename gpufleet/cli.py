@@ -7,7 +7,9 @@ file or bad usage.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
+import os
 import pkgutil
 import sys
 from typing import Sequence
@@ -34,5 +36,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """Console-script entry point for a short-lived process.
+
+    The cyclic garbage collector is off (importing the provider SDKs and registering a few
+    hundred resources creates millions of objects and almost no garbage cycles: collecting
+    them cost ~30 % of a plan), and the process ends without tearing the module graph down.
+    """
+    gc.disable()
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
