@@ -8,6 +8,7 @@ fields the program reads (ARNs, the cluster endpoint, a node group's Auto Scalin
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ class Recorded:
     provider: str | None = None
     aliases: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: an existing resource read (StackReference, ``.get()``), not one the stack creates
+    read: bool = False
 
     @property
     def options(self) -> dict[str, Any]:
@@ -44,6 +47,7 @@ class Recorded:
             "depends_on": self.depends_on,
             "provider": self.provider,
             "aliases": self.aliases,
+            "read": self.read,
         }
 
 
@@ -83,7 +87,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.update(
                 endpoint=f"https://{name}.gr7.{self.region}.eks.amazonaws.com",
                 certificateAuthority={"data": "bW9jay1jYQ=="},
-                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/MOCK{abs(hash(name)) % 10**8}"}]}],
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/MOCK{zlib.crc32(name.encode()):08X}"}]}],
                 vpcConfig={**state.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{args.name}"},
                 name=name,
             )
@@ -91,19 +95,22 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{state.get('nodeGroupName', args.name)}-asg"}]}]
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
-            rid = f"lt-{abs(hash(args.name)) % 10**12:012d}"
+            rid = f"lt-{zlib.crc32(args.name.encode()):012d}"  # stable across processes
         elif args.typ == "aws:kms/key:Key":
             state["keyId"] = f"key-{args.name}"
         elif args.typ in ("aws:iam/role:Role", "aws:ec2/placementGroup:PlacementGroup"):
             state.setdefault("name", args.name)
+        elif args.typ == "pulumi:pulumi:StackReference":
+            state["outputs"] = {}  # offline: the referenced stack's outputs are unknown
         return rid, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        """Invokes: (result, failures). Pulumi iterates the failures, so never None."""
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/mock", "userId": "mock"}, None
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/mock", "userId": "mock"}, []
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region}, None
-        return {}, None
+            return {"name": self.region, "region": self.region}, []
+        return {}, []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -112,6 +119,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         self.records: dict[str, Recorded] = {}
+
+    def ReadResource(self, request):  # noqa: N802 (gRPC method name)
+        """Reads of existing resources (``pulumi.StackReference``, ``.get()``) are recorded too."""
+        response = super().ReadResource(request)
+        urn = response.urn
+        if urn in self.records:
+            raise DuplicateUrnError(f"two resources share the URN {urn}")
+        self.records[urn] = Recorded(
+            urn=urn, type=request.type, name=request.name, custom=True, parent=request.parent or None,
+            inputs=_plain(rpc.deserialize_properties(request.properties, keep_unknowns=True)),
+            depends_on=list(request.dependencies), provider=request.provider or None, read=True,
+            outputs=_plain(self.resources[urn].state if urn in self.resources else {}),
+        )
+        return response
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)

@@ -153,6 +153,8 @@ def _to_config_error(err: Mapping[str, Any], source: str, more: int) -> ConfigEr
 def _join(loc: list[Any], subpath: str) -> str:
     path = ""
     for el in loc:
+        if isinstance(el, str) and el.startswith("[") and el.endswith("]"):
+            continue  # pydantic's marker for "the key of a mapping": the next element is that key
         path += f"[{el}]" if isinstance(el, int) else (f".{el}" if path else str(el))
     if subpath:
         path += subpath if subpath[0] in "[." or not path else f".{subpath}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -28,6 +28,8 @@ class PlatformContext:
     node_role: ServiceRole
     system_pool: NodePool
     gpu_pools: dict[str, NodePool]
+    #: outputs of the fleet's global stack (``gpufleet:shared``), by name
+    shared: dict[str, pulumi.Output] = field(default_factory=dict)
 
     @property
     def k8s_provider(self) -> k8s.Provider:

@@ -63,9 +63,14 @@ def build(cfg: StackConfig) -> StackOutputs:
         cluster_name=cluster.eks.name, tagger=tagger, versions=cfg.cluster.addon_versions,
         nodes=[system.node_group]), opts=on_aws)
 
+    shared: dict[str, pulumi.Output] = {}
+    if cfg.shared is not None:
+        ref = pulumi.StackReference("global", stack_name=cfg.shared.stack)
+        shared = {key: ref.get_output(key) for key in cfg.shared.outputs}
+
     ctx = PlatformContext(
         cfg=cfg, stack=stack, cluster_name=name, tagger=tagger, aws_provider=aws_provider, network=network,
-        cluster=cluster, node_role=node_role, system_pool=system, gpu_pools=gpu_pools)
+        cluster=cluster, node_role=node_role, system_pool=system, gpu_pools=gpu_pools, shared=shared)
     storage_out = storage.compose(ctx)
     ml_out = ml.compose(ctx)
     cost_out = cost.compose(ctx)

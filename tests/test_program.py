@@ -47,3 +47,24 @@ def test_bottlerocket_pool_uses_its_data_volume_and_toml_settings():
     settings = base64.b64decode(lt["userData"]).decode()
     assert "[settings.bootstrap-commands.k8s-ephemeral-storage]" in settings
     assert '"ephemeral-storage", "init"' in settings
+
+
+def test_shared_values_come_from_the_global_stack_reference():
+    raw = edit(raw_config("dev"), "gpufleet:shared", {"stack": "acme/gpufleet/global", "outputs": ["model_bucket_arn"]})
+    plan = render(raw)
+    ref = plan.get("pulumi:pulumi:StackReference", "global")
+    assert ref.inputs["name"] == "acme/gpufleet/global"
+
+
+def test_invokes_answer_under_the_mock_engine():
+    import pulumi_aws as aws
+
+    engine.install("gpufleet", "dev", raw_config("dev"), "us-east-1")
+    seen = {}
+
+    @pulumi.runtime.test
+    def program():
+        return aws.get_caller_identity_output().account_id.apply(lambda a: seen.update(account=a))
+
+    program()
+    assert seen["account"] == engine.ACCOUNT

@@ -42,6 +42,15 @@ class CostTags(StrictModel):
         return {"team": self.team, "cost-center": self.cost_center, "env": self.env, "project": self.project}
 
 
+class SharedStack(StrictModel):
+    """Account-level values from the fleet's global stack (e.g. a shared model bucket)."""
+
+    stack: str = Field(pattern=r"^[\w.-]+/[\w.-]+/[\w.-]+$")
+    """Fully qualified name of the global stack: ``<organization>/<project>/<stack>``."""
+    outputs: list[str] = []
+    """The outputs of that stack this stack reads (e.g. ``model_bucket_arn``); ``ctx.shared[name]``."""
+
+
 class NetworkConfig(StrictModel):
     """VPC layout: one private and one public subnet per availability zone."""
 

@@ -10,7 +10,7 @@ from .. import catalog
 from . import cost, ml, storage, teams
 from .base import StrictModel, fail
 from .cost import CostConfig
-from .foundation import ClusterConfig, CostTags, Environment, NetworkConfig
+from .foundation import ClusterConfig, CostTags, Environment, NetworkConfig, SharedStack
 from .ml import MlConfig
 from .pools import GpuPool, SystemPool
 from .storage import StorageConfig
@@ -19,7 +19,9 @@ from .teams import Team
 
 class PoolsConfig(StrictModel):
     system: SystemPool = SystemPool()
+    """Small nodes for the add-ons."""
     gpu: list[GpuPool] = []
+    """GPU node groups, each scaling from zero unless ``always_on``."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> "PoolsConfig":
@@ -38,15 +40,27 @@ class StackConfig(StrictModel):
     ``region``, which is the AWS provider's own ``aws:region``."""
 
     environment: Environment
+    """The kind of environment: sets defaults (NAT, log retention) and what the policies allow."""
     region: str
+    """AWS region (the AWS provider's own key ``aws:region``)."""
     tags: CostTags
+    """Cost-allocation tags on every taggable resource (modules/tags.py)."""
     network: NetworkConfig
+    """VPC, subnets and NAT (modules/network.py)."""
     cluster: ClusterConfig
+    """EKS control plane (modules/cluster.py)."""
     pools: PoolsConfig = PoolsConfig()
+    """The system node group and the GPU node groups (modules/nodepool.py)."""
     teams: list[Team] = []
+    """Teams sharing the GPU pools: namespaces, Kueue queues, data access."""
     storage: StorageConfig = StorageConfig()
+    """Where datasets, scratch, checkpoints and models live (modules/storage)."""
     ml: MlConfig = MlConfig()
+    """GPU Operator, autoscaler, Kueue, training, serving (modules/ml)."""
     cost: CostConfig = CostConfig()
+    """Budget, cost tool, pricing assumptions, scheduled scale-down (modules/cost)."""
+    shared: SharedStack | None = None
+    """Account-level values from the fleet's global stack, read through one ``pulumi.StackReference``."""
 
     @model_validator(mode="after")
     def _cross_section(self) -> "StackConfig":
