@@ -81,6 +81,8 @@ def gpu_labels(pool: GpuPool) -> dict[str, str]:
         labels["nvidia.com/mig.config"] = pool.mig_config or ""
     if pool.sharing == "timeslice":
         labels["nvidia.com/device-plugin.config"] = pool.name
+    if pool.always_on:
+        labels["gpufleet.io/always-on"] = "true"  # the policy pack reads it without the stack config
     return {**pool.labels, **labels}
 
 

@@ -6,6 +6,8 @@ ConfigMap, the node groups), and the ``--policy-pack-config`` files match the st
 
 from __future__ import annotations
 
+import copy
+
 import json
 
 import yaml
@@ -60,7 +62,12 @@ def test_prod_scale_to_zero_knows_its_always_on_pool(prod_plan):
     config = pack_config(prod_plan.config)
     assert config["gpu-pool-scale-to-zero"]["alwaysOnPools"] == ["infer-l40s"]
     del config["gpu-pool-scale-to-zero"]["alwaysOnPools"]
-    found = [v for v in offline.run(prod_plan.resources, config) if v.policy == "gpu-pool-scale-to-zero"]
+    # without the stack config, the node group's own label says it is always-on (what `pulumi preview` sees)
+    assert not [v for v in offline.run(prod_plan.resources, config) if v.policy == "gpu-pool-scale-to-zero"]
+    unlabelled = copy.deepcopy(prod_plan.resources)
+    for r in unlabelled:
+        r.inputs.get("labels", {}).pop("gpufleet.io/always-on", None)
+    found = [v for v in offline.run(unlabelled, config) if v.policy == "gpu-pool-scale-to-zero"]
     assert [v.name for v in found] == ["pool-infer-l40s-ng"]
 
 

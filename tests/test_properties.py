@@ -142,8 +142,15 @@ def test_public_endpoint_allowlist(prefix, a):
 @given(name=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC0123456789-_.", min_size=0, max_size=45))
 def test_pool_names_are_dns_labels(name):
     ok = bool(re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)) and len(name) <= 40
-    assume(name != "system")
+    assume(name not in ("system", "default"))  # "default": the device plugin's default config key
     raw = edit(raw_config("dev"), "gpufleet:pools.gpu[0].name", name)
+    # other sections refer to the pool by name: follow the rename
+    for team in raw["gpufleet:teams"]:
+        if "shared-l4" in team["shares"]:
+            team["shares"][name] = team["shares"].pop("shared-l4")
+    busy = raw.get("gpufleet:cost", {}).get("busy", {})
+    if "shared-l4" in busy:
+        busy[name] = busy.pop("shared-l4")
     if ok and name != "train-spot":
         assert validate(raw).pools.gpu[0].name == name
     else:
