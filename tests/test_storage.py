@@ -495,13 +495,14 @@ def test_prepare_script_refuses_a_node_without_the_array(tmp_path):
 
 
 def test_readme_examples_validate_and_name_real_classes(dev_plan):
-    """The PVCs in docs/readme/3-storage.md are valid objects that use the classes the stack creates."""
+    """The PVCs in the README's storage section are valid objects that use the classes the stack creates."""
     import re
     from pathlib import Path
 
     import yaml
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "readme" / "3-storage.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = readme.split("\n## Storage:", 1)[1].split("\n## ", 1)[0]
     docs = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)]
     objects = [d for d in docs if isinstance(d, dict) and "kind" in d]
     pvcs = [d for d in objects if d["kind"] == "PersistentVolumeClaim"]

@@ -21,7 +21,7 @@ node's whole GPU in the meantime: with the ``mixed`` strategy MIG pods ask for
 ``nvidia.com/mig-<profile>``, which the node only advertises once the layout is in
 place, and the MIG pool's Kueue flavor has no ``nvidia.com/gpu`` quota (see
 :mod:`modules.ml.kueue`). The MIG manager restarts the device plugin after applying the
-layout, so the node heals itself; ``docs/readme/4-ml.md`` says how to spot a node stuck
+layout, so the node heals itself; the README (GPU and ML stack) says how to spot a node stuck
 with ``nvidia.com/mig.config.state=failed`` (relabel it to re-run the MIG manager).
 """
 
