@@ -49,3 +49,37 @@ def render(raw: dict[str, Any], stack: str = "test") -> planner.Plan:
     """Validate ``raw`` and run the real program on it under the recording mock engine."""
     cfg = validate(raw, f"stacks/Pulumi.{stack}.yaml")
     return planner.run_program(cfg, raw, stack, f"stacks/Pulumi.{stack}.yaml")
+
+
+#: in an ``apply_edits`` list: delete the key instead of setting it
+DELETE = object()
+
+
+def apply_edits(stack: str, edits: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A shipped stack's raw config with ``[(path, value or DELETE), ...]`` applied."""
+    raw = raw_config(stack)
+    for path, value in edits:
+        if value is DELETE:
+            edit(raw, path, delete=True)
+        else:
+            edit(raw, path, value)
+    return raw
+
+
+def assert_one_line_error(raw: dict[str, Any], source: str, key_path: str, expected: str) -> str:
+    """Validation of ``raw`` fails with one line naming ``source`` and ``key_path``, containing ``expected``."""
+    import pytest
+
+    with pytest.raises(stack_config.ConfigError) as info:
+        validate(raw, source)
+    message = str(info.value)
+    assert message.startswith(f"{source}: {key_path}: got "), message
+    assert expected in message, message
+    assert "\n" not in message
+    return message
+
+
+def storage_classes(plan: planner.Plan) -> dict[str, dict]:
+    """The StorageClasses the storage layer declares, by class name."""
+    return {r.inputs["metadata"]["name"]: r.inputs for r in plan.by_type("kubernetes:storage.k8s.io/v1:StorageClass")
+            if r.name.startswith("storage-classes-")}

@@ -9,12 +9,11 @@ import yaml
 from gpufleet import cli, engine
 from modules.config import ConfigError
 
-from .helpers import edit, raw_config, validate
+from .helpers import DELETE, apply_edits, assert_one_line_error, validate
 
 SRC = "stacks/Pulumi.test.yaml"
 
 # (id, stack, edits [(path, value) or (path, DELETE)], key path in message, expected text in message)
-DELETE = object()
 CASES = [
     ("min-over-max", "dev", [("gpufleet:pools.gpu[1].min", 3), ("gpufleet:pools.gpu[1].max", 2)],
      "gpufleet:pools.gpu[1].min", "got 3; expected at most max (2)"),
@@ -81,24 +80,11 @@ CASES = [
 ]
 
 
-def apply_edits(stack, edits):
-    raw = raw_config(stack)
-    for path, value in edits:
-        if value is DELETE:
-            edit(raw, path, delete=True)
-        else:
-            edit(raw, path, value)
-    return raw
 
 
 @pytest.mark.parametrize("stack,edits,key_path,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_gives_one_clear_message(stack, edits, key_path, expected):
-    with pytest.raises(ConfigError) as info:
-        validate(apply_edits(stack, edits), SRC)
-    message = str(info.value)
-    assert message.startswith(f"{SRC}: {key_path}: got ")
-    assert expected in message
-    assert "\n" not in message
+    assert_one_line_error(apply_edits(stack, edits), SRC, key_path, expected)
 
 
 def test_there_are_at_least_fifteen_distinct_bad_inputs():

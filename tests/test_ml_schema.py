@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modules.config import ConfigError
 from modules.schema.ml import scale_down_delay, serving_pool
 
-from .helpers import edit, raw_config, validate
+from .helpers import apply_edits, assert_one_line_error, edit, raw_config, validate
 
 SRC = "stacks/Pulumi.test.yaml"
 
@@ -49,21 +48,11 @@ CASES = [
 ]
 
 
-def apply_edits(stack, edits):
-    raw = raw_config(stack)
-    for path, value in edits:
-        edit(raw, path, value)
-    return raw
 
 
 @pytest.mark.parametrize("stack,edits,key_path,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_ml_or_team_input_gives_one_clear_message(stack, edits, key_path, expected):
-    with pytest.raises(ConfigError) as info:
-        validate(apply_edits(stack, edits), SRC)
-    message = str(info.value)
-    assert message.startswith(f"{SRC}: {key_path}: got "), message
-    assert expected in message, message
-    assert "\n" not in message
+    assert_one_line_error(apply_edits(stack, edits), SRC, key_path, expected)
 
 
 def test_a_share_of_zero_means_borrow_only_and_is_valid():

@@ -19,7 +19,7 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from gpufleet.reports.policy import CONFIG_DIR, PACK_DIR, load_pack
 
-from .test_policies import foundation, offline
+from .policy_support import foundation, offline
 
 pack = load_pack()
 LEVELS = {"advisory": 0, "mandatory": 1, "disabled": 2, "remediate": 3}

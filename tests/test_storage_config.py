@@ -13,10 +13,9 @@ from modules.config import ConfigError
 from modules.schema import storage as schema
 from modules.storage.efs import ia_transition
 
-from .helpers import edit, raw_config, validate
+from .helpers import DELETE, apply_edits, assert_one_line_error, validate
 
 SRC = "stacks/Pulumi.test.yaml"
-DELETE = object()
 
 # (id, stack, edits, key path in message, expected text in message)
 CASES = [
@@ -65,24 +64,11 @@ CASES = [
 ]
 
 
-def apply_edits(stack, edits):
-    raw = raw_config(stack)
-    for path, value in edits:
-        if value is DELETE:
-            edit(raw, path, delete=True)
-        else:
-            edit(raw, path, value)
-    return raw
 
 
 @pytest.mark.parametrize("stack,edits,key_path,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_storage_input_gives_one_clear_message(stack, edits, key_path, expected):
-    with pytest.raises(ConfigError) as info:
-        validate(apply_edits(stack, edits), SRC)
-    message = str(info.value)
-    assert message.startswith(f"{SRC}: {key_path}: got "), message
-    assert expected in message, message
-    assert "\n" not in message
+    assert_one_line_error(apply_edits(stack, edits), SRC, key_path, expected)
 
 
 def test_checkpoint_ratio_message_names_the_limit():

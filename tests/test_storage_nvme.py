@@ -1,0 +1,154 @@
+"""NVMe scratch: the local-static-provisioner on pools with instance store, the local-nvme
+class, and the init script that publishes bind mounts of the RAID0 array."""
+
+from __future__ import annotations
+
+from modules.charts import CHARTS
+from modules.helm_addon import check_values
+from modules.k8s_schema import validate_builtin
+from modules.nodespec import POOL_LABEL
+from modules.schema import storage as schema
+from modules.storage import nvme
+
+from .conftest import shipped_plan
+from .helpers import edit, raw_config, render, storage_classes
+
+FS = "aws:efs/fileSystem:FileSystem"
+MT = "aws:efs/mountTarget:MountTarget"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+LT = "aws:ec2/launchTemplate:LaunchTemplate"
+SC = "kubernetes:storage.k8s.io/v1:StorageClass"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+ADDON = "aws:eks/addon:Addon"
+ASSOC = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+ROLE = "aws:iam/role:Role"
+INLINE = "aws:iam/rolePolicy:RolePolicy"
+BUCKET = "aws:s3/bucket:Bucket"
+KEY = "aws:kms/key:Key"
+DATA_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:data-key-key"
+
+
+# ------------------------------------------------------------------ NVMe scratch
+
+def scratch_values(plan) -> dict:
+    return plan.get(RELEASE, "local-nvme-release").inputs["values"]
+
+
+def test_provisioner_is_pinned_and_its_values_exist_in_the_chart(any_stack_plan):
+    rel = any_stack_plan.get(RELEASE, "local-nvme-release").inputs
+    chart = CHARTS["local-static-provisioner"]
+    assert (rel["chart"], rel["version"], rel["repositoryOpts"]["repo"]) == (chart.chart, chart.version, chart.repo)
+    check_values(chart, rel["values"])  # raises on a key the pinned chart does not have
+
+
+def test_provisioner_runs_only_on_nvme_pools_and_tolerates_the_gpu_taint(any_stack_plan):
+    cfg = any_stack_plan.config
+    values = scratch_values(any_stack_plan)
+    term = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term == [{"matchExpressions": [{"key": POOL_LABEL, "operator": "In",
+                                           "values": sorted(schema.scratch_pools(cfg))}]}]
+    for name in schema.scratch_pools(cfg):
+        assert cfg.pool(name).has_nvme
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["tolerations"]
+
+
+def test_staging_offers_scratch_only_where_configured():
+    staging = shipped_plan("staging")
+    values = scratch_values(staging)
+    pools = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert pools["matchExpressions"][0]["values"] == ["train-spot"]
+    assert staging.outputs["storage"]["scratch_pools"] == ["train-spot"]
+
+
+def test_provisioner_publishes_bind_mounts_of_the_raid0_array_not_the_array(dev_plan):
+    values = scratch_values(dev_plan)
+    (cls,) = values["classes"]
+    assert cls["name"] == "local-nvme" and cls["hostDir"] == "/mnt/local-nvme"
+    assert cls["volumeMode"] == "Filesystem"
+    (init,) = values["initContainers"]
+    script = init["command"][-1]
+    assert "mountpoint -q /host/mnt/k8s-disks/0" in script  # nodeadm's RAID0 mount
+    assert "mount --bind" in script and "seq 1 2" in script  # dev: 2 volumes per node
+    assert init["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
+    assert init["securityContext"] == {"privileged": True}
+
+
+def test_provisioner_pod_pieces_validate_as_a_pod(any_stack_plan):
+    values = scratch_values(any_stack_plan)
+    pod = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "local-nvme-check"},
+        "spec": {
+            "containers": [{"name": "provisioner", "image": "registry.k8s.io/sig-storage/local-volume-provisioner:v2.9.0"}],
+            "initContainers": values["initContainers"],
+            "volumes": values["additionalVolumes"],
+            "affinity": values["affinity"],
+            "tolerations": values["tolerations"],
+        },
+    }
+    assert validate_builtin(pod, any_stack_plan.config.cluster.version) == []
+
+
+def test_provisioner_namespace_allows_privileged_pods(dev_plan):
+    ns = dev_plan.get("kubernetes:core/v1:Namespace", "local-nvme-ns").inputs
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_pool_taints_are_tolerated_too():
+    pools = [nvme.ScratchPool("a", (("dedicated", "research", "NoSchedule"),)), nvme.ScratchPool("b")]
+    tol = nvme.tolerations(pools)
+    assert {"key": "dedicated", "operator": "Equal", "value": "research", "effect": "NoSchedule"} in tol
+    assert len(tol) == 2
+
+
+def test_no_scratch_means_no_provisioner_and_no_class():
+    raw = raw_config("dev")
+    edit(raw, "gpufleet:storage.scratch.pools", [])
+    plan = render(raw)
+    assert not [r for r in plan.resources if r.name.startswith("local-nvme")]
+    assert "local-nvme" not in storage_classes(plan)
+    assert plan.outputs["storage"]["storage_classes"]["scratch"] is None
+    assert set(storage_classes(plan)) == {"gp3", "checkpoints", "shared-datasets"}
+
+
+def _run_prepare(tmp_path, script: str, raid_mounted: bool):
+    """Run the init container's script against a fake host: ``/host/mnt`` becomes a temp dir,
+    ``mountpoint`` and ``mount`` are stubs that keep the mount table in a file."""
+    import subprocess
+
+    root = tmp_path / "host-mnt"
+    (root / "k8s-disks" / "0").mkdir(parents=True, exist_ok=True)
+    table = tmp_path / "mounts"
+    if not table.exists():
+        table.write_text(str(root / "k8s-disks" / "0") + "\n" if raid_mounted else "")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "mountpoint").write_text(f'#!/bin/sh\ngrep -qx "$2" {table}\n')
+    (bin_dir / "mount").write_text(f'#!/bin/sh\n[ "$1" = --bind ] || exit 2\necho "$3" >> {table}\n')
+    for f in ("mountpoint", "mount"):
+        (bin_dir / f).chmod(0o755)
+    body = script.replace(nvme.HOST_MNT, str(root))
+    result = subprocess.run(["sh", "-c", body], check=False, env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=10)
+    return result, root, table.read_text().split()
+
+
+def test_prepare_script_binds_each_volume_once(tmp_path):
+    script = nvme.prepare_script(3)
+    result, root, mounts = _run_prepare(tmp_path, script, raid_mounted=True)
+    assert result.returncode == 0, result.stderr
+    published = [str(root / "local-nvme" / f"vol-{i}") for i in (1, 2, 3)]
+    assert mounts[1:] == published
+    for i in (1, 2, 3):
+        assert (root / "k8s-disks" / "0" / "local-nvme" / f"vol-{i}").is_dir()
+    # a restarted pod finds the mounts in place and binds nothing twice
+    result, _, again = _run_prepare(tmp_path, script, raid_mounted=True)
+    assert result.returncode == 0 and again == mounts
+
+
+def test_prepare_script_refuses_a_node_without_the_array(tmp_path):
+    result, root, mounts = _run_prepare(tmp_path, nvme.prepare_script(1), raid_mounted=False)
+    assert result.returncode == 1
+    assert "no instance-store RAID0 array at /mnt/k8s-disks/0" in result.stderr
+    assert mounts == [] and not (root / "local-nvme").exists()
