@@ -166,5 +166,10 @@ class Cluster(pulumi.ComponentResource):
 
 
 def vpc_cni_configuration(network_policy: bool = True) -> str:
-    """vpc-cni add-on configuration: network-policy enforcement on (NetworkPolicies are enforced)."""
-    return json.dumps({"enableNetworkPolicy": "true" if network_policy else "false"})
+    """vpc-cni add-on configuration: network-policy enforcement on (NetworkPolicies are
+    enforced), and prefix delegation (a /28 per ENI slot), so small system nodes are not
+    capped at their ENI-slot pod count (see ``nodespec.SYSTEM_MAX_PODS``)."""
+    return json.dumps({
+        "enableNetworkPolicy": "true" if network_policy else "false",
+        "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"},
+    })

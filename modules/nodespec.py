@@ -12,6 +12,8 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Literal, Mapping, Sequence
 
+import yaml
+
 from .schema.pools import GpuPool, SystemPool
 
 GPU_TAINT = ("nvidia.com/gpu", "true", "NoSchedule")
@@ -21,6 +23,11 @@ SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 EKS_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 MIME_BOUNDARY = "==GPUFLEET=="
+#: Pods per system node: the VPC CNI hands out /28 prefixes (prefix delegation, see
+#: ``modules/cluster.py``), so a small node is no longer capped by its ENI slots (a
+#: t3a.medium would take 17 pods); 110 is the kubelet's own default and EKS's advice
+#: for instances under 30 vCPUs.
+SYSTEM_MAX_PODS = 110
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class NodeSpec:
     #: extended resources one node advertises (nvidia.com/gpu, nvidia.com/mig-*, vpc.amazonaws.com/efa)
     resources: Mapping[str, int] = field(default_factory=dict)
     nvme_raid0: bool = False
+    #: kubelet maxPods (None: the AMI's ENI-based default)
+    max_pods: int | None = None
     efa_interfaces: int = 0
     #: the one AZ an EFA pool is pinned to (None: every private subnet)
     az: str | None = None
@@ -63,6 +72,7 @@ def system_spec(pool: SystemPool) -> NodeSpec:
         max_size=pool.max,
         disk_gb=pool.disk_gb,
         labels={POOL_LABEL: "system", "gpufleet.io/role": "system", "gpufleet.io/capacity": pool.capacity},
+        max_pods=SYSTEM_MAX_PODS,
     )
 
 
@@ -121,37 +131,36 @@ def user_data(spec: NodeSpec) -> str | None:
     """Base64 user data merged by EKS into the node bootstrap, or None when not needed.
 
     AL2023: a nodeadm ``NodeConfig`` MIME part that assembles the instance-store NVMe
-    disks into one RAID0 array for kubelet and containerd (scratch for data loaders).
-    Bottlerocket: TOML settings that do the same through ``apiclient ephemeral-storage``.
+    disks into one RAID0 array for kubelet and containerd (scratch for data loaders) and
+    sets the kubelet's maxPods where the pool has one.
+    Bottlerocket: TOML settings that do the same (``apiclient ephemeral-storage``,
+    ``settings.kubernetes.max-pods``).
     """
-    if not spec.nvme_raid0:
+    if not spec.nvme_raid0 and spec.max_pods is None:
         return None
     if spec.bottlerocket:
-        body = textwrap.dedent("""\
-            [settings.bootstrap-commands.k8s-ephemeral-storage]
-            commands = [["apiclient", "ephemeral-storage", "init"],
-                        ["apiclient", "ephemeral-storage", "bind", "--dirs", "/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods"]]
-            essential = true
-            mode = "always"
-            """)
-    else:
-        body = textwrap.dedent(f"""\
-            MIME-Version: 1.0
-            Content-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"
-
-            --{MIME_BOUNDARY}
-            Content-Type: application/node.eks.aws
-
-            ---
-            apiVersion: node.eks.aws/v1alpha1
-            kind: NodeConfig
-            spec:
-              instance:
-                localStorage:
-                  strategy: RAID0
-
-            --{MIME_BOUNDARY}--
-            """)
+        body = ""
+        if spec.max_pods is not None:
+            body += f"[settings.kubernetes]\nmax-pods = {spec.max_pods}\n\n"
+        if spec.nvme_raid0:
+            body += textwrap.dedent("""\
+                [settings.bootstrap-commands.k8s-ephemeral-storage]
+                commands = [["apiclient", "ephemeral-storage", "init"],
+                            ["apiclient", "ephemeral-storage", "bind", "--dirs", "/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods"]]
+                essential = true
+                mode = "always"
+                """)
+        return base64.b64encode(body.encode()).decode()
+    node_spec: dict = {}
+    if spec.max_pods is not None:
+        node_spec["kubelet"] = {"config": {"maxPods": spec.max_pods}}
+    if spec.nvme_raid0:
+        node_spec["instance"] = {"localStorage": {"strategy": "RAID0"}}
+    node_config = yaml.safe_dump(
+        {"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig", "spec": node_spec}, sort_keys=False)
+    body = (f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"\n\n'
+            f"--{MIME_BOUNDARY}\nContent-Type: application/node.eks.aws\n\n---\n{node_config}\n"
+            f"--{MIME_BOUNDARY}--\n")
     return base64.b64encode(body.encode()).decode()
 
 

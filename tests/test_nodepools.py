@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
+
+import yaml
 
 from modules.nodespec import CA_TEMPLATE
-
-from .helpers import edit, raw_config, render
 
 NG = "aws:eks/nodeGroup:NodeGroup"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -88,12 +90,35 @@ def test_nvme_pools_assemble_raid0(dev_plan):
     assert "Content-Type: application/node.eks.aws" in user_data
 
 
-def test_pool_without_nvme_has_no_user_data():
-    raw = raw_config("dev")
-    edit(raw, "gpufleet:pools.gpu[0].instance_types", ["p4d.24xlarge"])  # has NVMe
-    edit(raw, "gpufleet:pools.system.instance_types", ["m7i.large", "m6i.large"])
-    plan = render(raw)
-    assert "userData" not in plan.get(LT, "pool-system-lt").inputs
+def test_system_pool_has_dense_pods_and_no_raid():
+    user_data = base64.b64decode(dev_plan_lt("pool-system-lt")["userData"]).decode()
+    node_config = yaml.safe_load(user_data.split("---\n", 1)[1].split("\n--", 1)[0])
+    assert node_config == {"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig",
+                           "spec": {"kubelet": {"config": {"maxPods": 110}}}}
+
+
+def test_gpu_pools_keep_the_ami_pod_limit():
+    for name in ("pool-shared-l4-lt", "pool-train-spot-lt"):
+        assert "maxPods" not in base64.b64decode(dev_plan_lt(name)["userData"]).decode()
+
+
+def test_user_data_is_none_without_raid_or_max_pods():
+    from modules.nodespec import system_spec, user_data
+    from modules.schema.pools import SystemPool
+
+    spec = dataclasses.replace(system_spec(SystemPool()), max_pods=None)
+    assert user_data(spec) is None
+
+
+def test_prefix_delegation_is_on_for_the_pod_density_it_promises(dev_plan):
+    cni = next(r for r in dev_plan.by_type("aws:eks/addon:Addon") if r.inputs["addonName"] == "vpc-cni")
+    assert json.loads(cni.inputs["configurationValues"])["env"]["ENABLE_PREFIX_DELEGATION"] == "true"
+
+
+def dev_plan_lt(name: str) -> dict:
+    from .conftest import shipped_plan
+
+    return shipped_plan("dev").get(LT, name).inputs
 
 
 def test_efa_pool_placement_single_az_and_interfaces(prod_plan):
