@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -98,7 +99,7 @@ def test_compare_markdown_is_a_pr_comment(capsys, bigger_dev):
     code, md, _ = run(capsys, str(bigger_dev), "--compare", "dev", "--format", "markdown")
     assert code == 0
     assert md.startswith("### gpufleet cost: `dev` → `dev-bigger`")
-    assert "This change **increases** the expected monthly cost by **+$" in md
+    assert re.search(r"This change \*\*increases\*\* the expected monthly cost by \*\*\$[\d,.]+\*\* \(\d+%\)\.", md)
     assert "| before |" in md and "| after |" in md and "| **change** |" in md
     assert "2 changed line item(s)" in md and "GPU pool shared-l4: 0..4 × g6.xlarge" in md
 

@@ -148,8 +148,8 @@ def compare_markdown(diff: dict[str, Any], before: str, after: str) -> str:
     ch = diff["change"]
     if ch["expected"]:
         head = "increases" if ch["expected"] > 0 else "decreases"
-        summary = (f"This change **{head}** the expected monthly cost by **{signed(ch['expected'])}**"
-                   f"{_pct(diff['before']['expected'], diff['after']['expected'])}.")
+        summary = (f"This change **{head}** the expected monthly cost by **{usd(abs(ch['expected']))}**"
+                   f"{_pct(diff['before']['expected'], diff['after']['expected']).replace('-', '').replace('+', '')}.")
     else:
         summary = f"This change **keeps** the expected monthly cost at **{usd(diff['after']['expected'])}**."
     lines = [f"### gpufleet cost: `{before}` → `{after}`", "", summary,
