@@ -60,7 +60,7 @@ def pack_config(cfg: StackConfig) -> dict[str, Any]:
 
 
 def violations(plan: Plan, config: dict[str, Any] | None = None) -> list:
-    pack = load_pack()
+    load_pack()  # puts policies/ on sys.path
     offline = importlib.import_module("gpufleet_policies.offline")
     return offline.run(plan.resources, pack_config(plan.config) if config is None else config)
 
