@@ -16,7 +16,7 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 from semver import VersionInfo
 
-from gpufleet import fleet
+from gpufleet import fleet, fleet_deploy
 from gpufleet.replicate import BadInput, replicate
 
 from .conftest import shipped_plan
@@ -180,7 +180,7 @@ def _argv(calls: list[list[str]], verb: str, stack: str) -> list[str]:
 def test_fleet_preview_drives_pulumi_per_cluster_with_the_stack_file():
     spec = fleet.load(ROOT / "stacks" / "fleet.yaml")
     cmd = RecordingPulumi()
-    results = fleet.deploy(spec, "preview", ROOT, concurrency=2, pulumi_command=cmd)
+    results = fleet_deploy.deploy(spec, "preview", ROOT, concurrency=2, pulumi_command=cmd)
     assert [(r.stack, r.status, r.changes) for r in results] == [
         (s, "ok", {"create": 5, "same": 2}) for s in ("prod", "staging", "dev")]
     assert cmd.calls[0] == ["stack", "select", "--stack", "prod"]  # the primary goes first, alone
@@ -189,7 +189,7 @@ def test_fleet_preview_drives_pulumi_per_cluster_with_the_stack_file():
         "preview", "--diff", "--policy-pack", "policies",
         "--config-file", str(ROOT / "stacks" / "Pulumi.staging.yaml"),
         "--exec-kind", "auto.local", "--event-log", "<log>", "--stack", "staging"]
-    table = fleet.deploy_table(results).splitlines()
+    table = fleet_deploy.deploy_table(results).splitlines()
     assert table[0].split() == ["cluster", "region", "role", "create", "update", "replace", "delete", "same", "time", "status"]
     assert table[1].split()[:8] == ["prod", "us-east-1", "primary", "5", "0", "0", "0", "2"]
 
@@ -197,7 +197,7 @@ def test_fleet_preview_drives_pulumi_per_cluster_with_the_stack_file():
 def test_fleet_up_stops_after_a_failed_primary():
     spec = fleet.load(ROOT / "stacks" / "fleet.yaml")
     cmd = RecordingPulumi(fail=("prod",))
-    results = fleet.deploy(spec, "up", ROOT, pulumi_command=cmd, policy_pack=None)
+    results = fleet_deploy.deploy(spec, "up", ROOT, pulumi_command=cmd, policy_pack=None)
     assert [r.status for r in results] == ["error", "error", "error"]
     assert results[1].error == "skipped: the primary failed"
     assert [c[0] for c in cmd.calls] == ["stack", "up"]
@@ -209,7 +209,7 @@ def test_fleet_up_stops_after_a_failed_primary():
 def test_fleet_up_reads_outputs_and_history_after_each_update():
     spec = fleet.load(ROOT / "stacks" / "fleet.yaml")
     cmd = RecordingPulumi(fail=("dev",))
-    results = fleet.deploy(spec, "up", ROOT, concurrency=1, pulumi_command=cmd)
+    results = fleet_deploy.deploy(spec, "up", ROOT, concurrency=1, pulumi_command=cmd)
     assert [(r.stack, r.status) for r in results] == [("prod", "ok"), ("staging", "ok"), ("dev", "error")]
     assert "dev broke" in results[2].error
     assert results[0].changes == {"create": 5, "same": 2}

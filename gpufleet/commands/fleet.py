@@ -58,7 +58,7 @@ def progress_elapsed(progress) -> float:
 def deploy(args: argparse.Namespace, spec) -> int:
     from pulumi import automation as auto
 
-    from .. import fleet
+    from .. import fleet, fleet_deploy
     from ..plan import PROJECT_ROOT
 
     try:
@@ -71,7 +71,7 @@ def deploy(args: argparse.Namespace, spec) -> int:
         print(f"error: the installed pulumi CLI is too old for this SDK: {exc}", file=sys.stderr)
         return 2
     progress = fleet.Progress(len(spec.clusters), sys.stderr, label=f"fleet {args.action}")
-    results = fleet.deploy(spec, args.action, args.project_dir or PROJECT_ROOT, args.concurrency, command,
+    results = fleet_deploy.deploy(spec, args.action, args.project_dir or PROJECT_ROOT, args.concurrency, command,
                            None if args.no_policy else "policies", progress)
-    print(fleet.deploy_table(results))
+    print(fleet_deploy.deploy_table(results))
     return 1 if any(r.error for r in results) else 0
