@@ -13,21 +13,7 @@ from modules.storage import nvme
 from .conftest import shipped_plan
 from .helpers import edit, raw_config, render, storage_classes
 
-FS = "aws:efs/fileSystem:FileSystem"
-MT = "aws:efs/mountTarget:MountTarget"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-LT = "aws:ec2/launchTemplate:LaunchTemplate"
-SC = "kubernetes:storage.k8s.io/v1:StorageClass"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-ADDON = "aws:eks/addon:Addon"
-ASSOC = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
-ROLE = "aws:iam/role:Role"
-INLINE = "aws:iam/rolePolicy:RolePolicy"
-BUCKET = "aws:s3/bucket:Bucket"
-KEY = "aws:kms/key:Key"
-DATA_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:data-key-key"
 
 
 # ------------------------------------------------------------------ NVMe scratch
