@@ -1,7 +1,8 @@
 """``Cluster``: a hardened EKS control plane and the Kubernetes provider built from it.
 
 Access entries only (authentication mode ``API``, no aws-auth ConfigMap, the creator gets
-no implicit admin), secrets encrypted with a rotating KMS key, control-plane logs with a
+no implicit admin: the admins and the deploying principal ``cluster.deployer_arn`` get
+explicit entries, and the Kubernetes provider waits for the deployer's), secrets encrypted with a rotating KMS key, control-plane logs with a
 retention, a private endpoint (public only with an allowlist), standard support only.
 """
 
@@ -58,11 +59,13 @@ class ClusterArgs:
 
 
 class Cluster(pulumi.ComponentResource):
-    """EKS control plane, its IAM role and KMS key, admin access entries, OIDC provider."""
+    """EKS control plane, its IAM role and KMS key, access entries for the admins and the
+    deploying principal, and (opt-in, ``cluster.irsa``) the IAM OIDC provider."""
 
     eks: aws.eks.Cluster
     kms_key: aws.kms.Key
-    oidc_provider: aws.iam.OpenIdConnectProvider
+    oidc_provider: aws.iam.OpenIdConnectProvider | None
+    deployer_access: aws.eks.AccessPolicyAssociation
     provider: k8s.Provider
     kubeconfig: pulumi.Output[str]
 
@@ -124,51 +127,62 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role]),
         )
 
-        for arn in cfg.admin_arns:
-            slug = principal_slug(arn)
-            entry = aws.eks.AccessEntry(
-                f"{name}-admin-{slug}",
-                cluster_name=self.eks.name,
-                principal_arn=arn,
-                type="STANDARD",
-                tags=tag(f"{args.cluster_name}-admin-{slug}"),
-                opts=child,
-            )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{slug}",
-                cluster_name=self.eks.name,
-                principal_arn=entry.principal_arn,
-                policy_arn=CLUSTER_ADMIN_POLICY,
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=child,
-            )
+        grants = {arn: self._admin_access(name, args, arn, f"admin-{principal_slug(arn)}") for arn in cfg.admin_arns}
+        if cfg.deployer_arn not in grants:
+            grants[cfg.deployer_arn] = self._admin_access(name, args, cfg.deployer_arn, "deployer")
+        #: the deploying principal's grant: every Kubernetes call waits for it
+        self.deployer_access = grants[cfg.deployer_arn]
 
-        issuer = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
-        self.oidc_provider = aws.iam.OpenIdConnectProvider(
-            f"{name}-oidc",
-            url=issuer,
-            client_id_lists=["sts.amazonaws.com"],
-            tags=tag(f"{args.cluster_name}-oidc"),
-            opts=child,
-        )
+        self.oidc_provider = None
+        if cfg.irsa:
+            issuer = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+            self.oidc_provider = aws.iam.OpenIdConnectProvider(
+                f"{name}-oidc",
+                url=issuer,
+                client_id_lists=["sts.amazonaws.com"],
+                tags=tag(f"{args.cluster_name}-oidc"),
+                opts=child,
+            )
 
         self.kubeconfig = pulumi.Output.secret(kubeconfig(
             self.eks.name, self.eks.endpoint,
             self.eks.certificate_authority.apply(lambda ca: ca.data), args.region))
+        # With bootstrap admin off, the deployer can call the API only once its access
+        # policy is associated: the provider (so every Kubernetes resource) waits for it.
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployer_access]),
         )
         self.security_group_id = self.eks.vpc_config.apply(lambda v: v.cluster_security_group_id)
         self.register_outputs({"name": self.eks.name, "endpoint": self.eks.endpoint})
+
+    def _admin_access(self, name: str, args: ClusterArgs, arn: str, role: str) -> aws.eks.AccessPolicyAssociation:
+        """An access entry for ``arn`` and its cluster-wide admin policy association."""
+        child = pulumi.ResourceOptions(parent=self)
+        entry = aws.eks.AccessEntry(
+            f"{name}-{role}",
+            cluster_name=self.eks.name,
+            principal_arn=arn,
+            type="STANDARD",
+            tags=args.tagger(f"{args.cluster_name}-{role}"),
+            opts=child,
+        )
+        return aws.eks.AccessPolicyAssociation(
+            f"{name}-{role}",
+            cluster_name=self.eks.name,
+            principal_arn=entry.principal_arn,
+            policy_arn=CLUSTER_ADMIN_POLICY,
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+            opts=child,
+        )
 
 
 def vpc_cni_configuration(network_policy: bool = True) -> str:
     """vpc-cni add-on configuration: network-policy enforcement on (NetworkPolicies are
     enforced), and prefix delegation (a /28 per ENI slot), so small system nodes are not
-    capped at their ENI-slot pod count (see ``nodespec.SYSTEM_MAX_PODS``)."""
+    capped at their ENI-slot pod count (see ``modules.node_model.max_pods``)."""
     return json.dumps({
         "enableNetworkPolicy": "true" if network_policy else "false",
         "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"},

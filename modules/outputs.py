@@ -17,7 +17,8 @@ class StackOutputs:
     cluster_name: pulumi.Output[str] = output("EKS cluster name (aws eks update-kubeconfig --name <it>).")
     cluster_endpoint: pulumi.Output[str] = output("Kubernetes API server URL.")
     kubeconfig: pulumi.Output[str] = output("kubeconfig using `aws eks get-token` (no static credentials).", secret=True)
-    oidc_provider_arn: pulumi.Output[str] = output("IAM OIDC provider of the cluster (for IRSA, when a tool needs it).")
+    oidc_provider_arn: pulumi.Output[str] | None = output(
+        "IAM OIDC provider of the cluster, for IRSA (only with `cluster.irsa: true`; null otherwise).")
     vpc_id: pulumi.Output[str] = output("VPC of the cluster.")
     private_subnet_ids: pulumi.Output[list[str]] = output("Private subnets (one per AZ) where nodes run.")
     node_role_arn: pulumi.Output[str] = output("IAM role shared by the managed node groups.")

@@ -68,7 +68,8 @@ def test_prod_endpoint_is_private_dev_is_allowlisted():
 
 def test_admin_access_entries(prod_plan):
     entries = {r.inputs["principalArn"] for r in prod_plan.by_type("aws:eks/accessEntry:AccessEntry")}
-    assert entries == set(prod_plan.config.cluster.admin_arns)
+    cluster = prod_plan.config.cluster
+    assert entries == {*cluster.admin_arns, cluster.deployer_arn}
     policies = prod_plan.by_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
     assert {p.inputs["policyArn"] for p in policies} == {
         "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"}
@@ -83,10 +84,25 @@ def test_core_addons_and_coredns_waits_for_nodes(dev_plan):
     assert '"enableNetworkPolicy": "true"' in addons["vpc-cni"].inputs["configurationValues"]
 
 
-def test_oidc_provider_and_kubernetes_provider(dev_plan):
-    oidc = dev_plan.get("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "cluster-oidc").inputs
+def test_kubernetes_provider_and_no_oidc_provider_without_irsa(any_stack_plan):
+    # everything the platform installs uses EKS Pod Identity: an IRSA provider is opt-in
+    assert not any_stack_plan.config.cluster.irsa
+    assert not any_stack_plan.by_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert any_stack_plan.outputs["oidc_provider_arn"] is None
+    assert any_stack_plan.get("pulumi:providers:kubernetes", "cluster-k8s")
+
+
+def test_oidc_provider_when_irsa_is_asked_for():
+    from .helpers import apply_edits, render
+
+    raw = apply_edits("dev", [("gpufleet:cluster.irsa", True)])
+    plan = render(raw)
+    oidc = plan.get("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "cluster-oidc").inputs
     assert oidc["clientIdLists"] == ["sts.amazonaws.com"] and oidc["url"].startswith("https://oidc.eks.")
-    assert dev_plan.get("pulumi:providers:kubernetes", "cluster-k8s")
+    assert plan.outputs["oidc_provider_arn"] not in (None, "")
+
+
+def test_kubeconfig_is_secret(dev_plan):
     assert dev_plan.outputs["kubeconfig"] == "[secret]"
 
 

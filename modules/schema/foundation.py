@@ -98,6 +98,46 @@ class EndpointConfig(StrictModel):
         return self
 
 
+class CiRunner(StrictModel):
+    """Where the CI jobs that talk to this cluster's API (``pulumi preview``, ``pulumi up``) run.
+
+    A GitHub-hosted runner reaches only a public endpoint whose ``public_cidrs`` admit the
+    runner's egress addresses (GitHub larger runners with static IP ranges, or your own NAT);
+    a private endpoint needs a runner inside the VPC (or a network peered with it).
+    """
+
+    kind: Literal["github-hosted", "self-hosted", "codebuild"] = "github-hosted"
+    """``github-hosted``, ``self-hosted`` (your runners, found by ``labels``) or ``codebuild`` (an AWS CodeBuild-hosted runner project in the VPC)."""
+    labels: list[str] = []
+    """``github-hosted``: the image label (default ``ubuntu-latest``); ``self-hosted``: the runner labels (``self-hosted`` is added)."""
+    project: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$")
+    """``codebuild``: the CodeBuild project that hosts the runner (its webhook must be set up for this repository)."""
+
+    @model_validator(mode="after")
+    def _shape(self) -> "CiRunner":
+        for i, label in enumerate(self.labels):
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", label):
+                fail(f"labels[{i}]", label, "a runner label of letters, digits, '.', '_' and '-'")
+        if self.kind == "codebuild":
+            if self.project is None:
+                fail("project", None, "the CodeBuild project name of the runner (kind: codebuild)")
+            if self.labels:
+                fail("labels", self.labels, "no labels with kind: codebuild (the label is derived from the project)")
+        elif self.project is not None:
+            fail("project", self.project, "only with kind: codebuild")
+        if self.kind == "github-hosted" and len(self.labels) > 1:
+            fail("labels", self.labels, "one image label for a GitHub-hosted runner (e.g. ubuntu-24.04)")
+        return self
+
+    def runs_on(self, run_id: str = "${{ github.run_id }}", attempt: str = "${{ github.run_attempt }}") -> list[str]:
+        """The job's ``runs-on`` labels (the CodeBuild label names this workflow run)."""
+        if self.kind == "codebuild":
+            return [f"codebuild-{self.project}-{run_id}-{attempt}"]
+        if self.kind == "self-hosted":
+            return ["self-hosted", *(label for label in self.labels if label != "self-hosted")]
+        return list(self.labels) or ["ubuntu-latest"]
+
+
 class ClusterConfig(StrictModel):
     """The EKS control plane."""
 
@@ -107,6 +147,12 @@ class ClusterConfig(StrictModel):
     """API endpoint access: private always, public only with an allowlist."""
     admin_arns: list[str] = Field(min_length=1)
     """IAM roles/users given cluster-admin through EKS access entries."""
+    deployer_arn: str
+    """The IAM role (or user) that runs ``pulumi up`` (the CI deploy role): it gets a cluster-admin access entry, and no Kubernetes call is made before that grant exists. Bootstrap admin for the cluster creator is off, so without it every Kubernetes resource fails with Unauthorized."""
+    ci_runner: CiRunner = CiRunner()
+    """Where CI jobs that reach the API run (``kind: github-hosted | self-hosted | codebuild``); a private endpoint needs a runner inside the VPC."""
+    irsa: bool = False
+    """Create the cluster's IAM OIDC provider, for tools that only support IRSA (everything the platform installs uses EKS Pod Identity)."""
     logs: list[ControlPlaneLog] = list(REQUIRED_LOGS)
     """Control-plane log types (must include api, audit, authenticator)."""
     addon_versions: dict[Literal["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"], str] = {}
@@ -134,6 +180,22 @@ class ClusterConfig(StrictModel):
             if not IAM_PRINCIPAL_ARN.match(arn):
                 fail(f"[{i}]", arn, "an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)")
         return v
+
+    @field_validator("deployer_arn")
+    @classmethod
+    def _deployer(cls, v: str) -> str:
+        if not IAM_PRINCIPAL_ARN.match(v):
+            fail("", v, "the IAM role ARN that runs pulumi up (arn:aws:iam::<12-digit account>:role/<name>), "
+                        "not an assumed-role session ARN")
+        return v
+
+    @model_validator(mode="after")
+    def _runner_reaches_endpoint(self) -> "ClusterConfig":
+        if not self.endpoint.public and self.ci_runner.kind == "github-hosted":
+            fail("ci_runner.kind", "github-hosted",
+                 "self-hosted or codebuild: a private endpoint is reachable only from inside the VPC, "
+                 "so the preview and deploy jobs need a runner there")
+        return self
 
     @field_validator("logs")
     @classmethod
