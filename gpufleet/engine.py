@@ -154,10 +154,30 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=list(request.ignoreChanges),
             depends_on=list(request.dependencies),
             provider=request.provider or None,
-            aliases=[a.urn for a in getattr(request, "aliases", []) if getattr(a, "urn", "")],
+            aliases=[u for a in getattr(request, "aliases", []) if (u := _alias_urn(a, urn, request))],
             outputs=_plain(self.resources[urn].state if urn in self.resources else {}),
         )
         return response
+
+
+def _alias_urn(alias: Any, urn: str, request: Any) -> str:
+    """The URN an alias stands for: given as a URN, or as a spec (name, type, parent) that
+    differs from the resource's own; the same ``urn:pulumi:<stack>::<project>::`` prefix."""
+    if getattr(alias, "urn", ""):
+        return alias.urn
+    spec = getattr(alias, "spec", None)
+    if spec is None or not any((spec.name, spec.type, spec.parentUrn, spec.noParent)):
+        return ""
+    head, qualified_type, _name = urn.rsplit("::", 2)
+    own_type = spec.type or request.type
+    if spec.noParent:
+        chain = own_type
+    elif spec.parentUrn:
+        parent_type = spec.parentUrn.rsplit("::", 2)[1]
+        chain = f"{parent_type}${own_type}" if not parent_type.startswith("pulumi:pulumi:Stack") else own_type
+    else:
+        chain = qualified_type.rsplit("$", 1)[0] + f"${own_type}" if "$" in qualified_type else own_type
+    return f"{head}::{chain}::{spec.name or request.name}"
 
 
 def install(project: str, stack: str, config: dict[str, Any], region: str) -> RecordingMonitor:

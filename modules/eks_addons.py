@@ -1,8 +1,13 @@
-"""``CoreAddons``: the EKS-managed add-ons every cluster runs.
+"""``CoreAddons``: the EKS-managed add-ons every cluster runs, in two steps.
 
-vpc-cni (with network-policy enforcement on), kube-proxy and the Pod Identity agent come
-up with the control plane; coredns waits for the system node group, since EKS reports it
-healthy only once its pods run.
+- **Before any node** (``NODE_PREREQUISITES``): vpc-cni (network-policy enforcement and
+  prefix delegation on), kube-proxy and the Pod Identity agent. Node groups depend on
+  them: EKS sizes a node's maxPods for prefix delegation only when delegation is already
+  on when the node boots (amazon-eks-user-guide ``eks-networking-add-ons``, "prefix mode"),
+  and nodeadm merges EKS's NodeConfig over the pool's own (amazon-eks-ami
+  ``nodeadm/internal/api/merge.go``).
+- **After the system nodes** (``AFTER_NODES``): coredns, which EKS reports healthy only
+  once its pods run.
 """
 
 from __future__ import annotations
@@ -16,21 +21,21 @@ import pulumi_aws as aws
 from .cluster import vpc_cni_configuration
 from .tags import Tagger
 
-#: add-on -> needs worker nodes before EKS reports it ACTIVE
-CORE_ADDONS: dict[str, bool] = {
-    "vpc-cni": False,
-    "kube-proxy": False,
-    "eks-pod-identity-agent": False,
-    "coredns": True,
-}
+#: add-ons a node needs before it boots (its pod networking, services, pod credentials)
+NODE_PREREQUISITES: tuple[str, ...] = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+#: add-ons EKS reports ACTIVE only once their pods run on nodes
+AFTER_NODES: tuple[str, ...] = ("coredns",)
+#: earlier logical names (one component held all four add-ons)
+_RENAMED = {"coredns": "core-coredns"}
 
 
 @dataclass(frozen=True)
 class CoreAddonsArgs:
     cluster_name: pulumi.Input[str]
     tagger: Tagger
+    addons: Sequence[str] = NODE_PREREQUISITES
     versions: Mapping[str, str] = field(default_factory=dict)
-    #: what coredns waits for (the system node group)
+    #: what the add-ons wait for (the system node group, for ``AFTER_NODES``)
     nodes: Sequence[pulumi.Resource] = ()
 
 
@@ -40,7 +45,8 @@ class CoreAddons(pulumi.ComponentResource):
     def __init__(self, name: str, args: CoreAddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpufleet:cluster:CoreAddons", name, None, opts)
         self.addons = {}
-        for addon, needs_nodes in CORE_ADDONS.items():
+        for addon in args.addons:
+            old = _RENAMED.get(addon)
             self.addons[addon] = aws.eks.Addon(
                 f"{name}-{addon}",
                 cluster_name=args.cluster_name,
@@ -50,6 +56,8 @@ class CoreAddons(pulumi.ComponentResource):
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=args.tagger(addon),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.nodes) if needs_nodes else None),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=list(args.nodes) or None,
+                    aliases=[pulumi.Alias(name=old)] if old and old != f"{name}-{addon}" else None),
             )
         self.register_outputs({})

@@ -1,7 +1,7 @@
 """``NodePool``: one EKS managed node group with its hardened launch template.
 
-Every pool: IMDSv2 only with hop limit 1 (pods cannot borrow the node's role), encrypted
-gp3 root, no public IP, no SSH key (SSM instead), cost tags on instances and volumes.
+Every pool: IMDSv2 only with hop limit 1 (pods cannot borrow the node's role, which may
+modify ENIs; workloads get credentials from EKS Pod Identity), encrypted gp3 root, no public IP, no SSH key (SSM instead), cost tags on instances and volumes.
 GPU pools add the ``nvidia.com/gpu`` taint, labels, cluster-autoscaler node-template
 tags for scale-from-zero and, for multi-node training, EFA in a cluster placement group.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -34,6 +34,11 @@ class NodePoolArgs:
     vpc_id: pulumi.Input[str]
     cluster_security_group_id: pulumi.Input[str]
     tagger: Tagger
+    #: what must exist before a node boots (the networking add-ons: see ``eks_addons``)
+    after: Sequence[pulumi.Resource] = ()
+    #: a night/weekend scale-down owns the Auto Scaling group's min, max and desired
+    #: (``modules/cost/schedules.py``): the node group sets them at creation only
+    scheduled: bool = False
 
 
 class NodePool(pulumi.ComponentResource):
@@ -143,8 +148,15 @@ class NodePool(pulumi.ComponentResource):
             labels=dict(spec.labels),
             taints=[aws.eks.NodeGroupTaintArgs(key=k, value=v, effect=EKS_TAINT_EFFECT[e]) for k, v, e in spec.taints],
             tags=tag(f"{name}-ng", pool_tags),
-            # The cluster-autoscaler owns the desired size once the pool exists.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+            # The cluster-autoscaler owns the desired size once the pool exists, and on a
+            # scheduled pool the scale-down's actions own min and max too (see
+            # ``modules/cost/schedules.py``); nodes boot only once the networking add-ons
+            # are configured (``args.after``).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=["scalingConfig.desiredSize"]
+                + (["scalingConfig.minSize", "scalingConfig.maxSize"] if args.scheduled else []),
+                depends_on=list(args.after) or None),
         )
 
         asg_name = self.node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)

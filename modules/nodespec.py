@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import textwrap
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal, Mapping, Sequence
 
 import yaml
 
+from . import node_model
+from .node_model import EFA_HUGEPAGES_2MI, NodeShape
 from .schema.pools import GpuPool, SystemPool
 
 GPU_TAINT = ("nvidia.com/gpu", "true", "NoSchedule")
@@ -23,11 +26,11 @@ SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 EKS_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 MIME_BOUNDARY = "==GPUFLEET=="
-#: Pods per system node: the VPC CNI hands out /28 prefixes (prefix delegation, see
-#: ``modules/cluster.py``), so a small node is no longer capped by its ENI slots (a
-#: t3a.medium would take 17 pods); 110 is the kubelet's own default and EKS's advice
-#: for instances under 30 vCPUs.
-SYSTEM_MAX_PODS = 110
+#: the label the cluster-autoscaler's AWS provider reads to know a node has GPUs
+#: (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md, "Special note on
+#: GPU instances"): without it the autoscaler may scale out again while the device plugin
+#: (and, on MIG pools, the MIG reboot) has not yet published the GPUs
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,29 @@ class NodeSpec:
     #: extended resources one node advertises (nvidia.com/gpu, nvidia.com/mig-*, vpc.amazonaws.com/efa)
     resources: Mapping[str, int] = field(default_factory=dict)
     nvme_raid0: bool = False
-    #: kubelet maxPods (None: the AMI's ENI-based default)
-    max_pods: int | None = None
     efa_interfaces: int = 0
     #: the one AZ an EFA pool is pinned to (None: every private subnet)
     az: str | None = None
+    #: 2 MiB huge pages pre-allocated at boot (EFA pools)
+    hugepages_2mi: int = 0
+
+    @property
+    def flavor_labels(self) -> dict[str, str]:
+        """The labels that select this pool's nodes (a Kueue ResourceFlavor's nodeLabels):
+        every label but the autoscaler's accelerator hint, which the pool label implies."""
+        return {k: v for k, v in self.labels.items() if k != ACCELERATOR_LABEL}
+
+    @cached_property
+    def shape(self) -> NodeShape:
+        """What a ready node of this pool reports (``modules.node_model``)."""
+        return node_model.pool_shape(self.instance_types, disk_gb=self.disk_gb, nvme_raid0=self.nvme_raid0,
+                                     hugepages_2mi=self.hugepages_2mi, extended=self.resources)
+
+    @property
+    def max_pods(self) -> int:
+        """kubelet maxPods: what EKS sets with prefix delegation on; the pool's user data
+        sets it too, with the matching memory reserve."""
+        return self.shape.pods
 
     @property
     def bottlerocket(self) -> bool:
@@ -72,7 +93,6 @@ def system_spec(pool: SystemPool) -> NodeSpec:
         max_size=pool.max,
         disk_gb=pool.disk_gb,
         labels={POOL_LABEL: "system", "gpufleet.io/role": "system", "gpufleet.io/capacity": pool.capacity},
-        max_pods=SYSTEM_MAX_PODS,
     )
 
 
@@ -98,6 +118,8 @@ def gpu_labels(pool: GpuPool) -> dict[str, str]:
 
 def gpu_spec(pool: GpuPool, azs: Sequence[str]) -> NodeSpec:
     resources = dict(pool.gpu_resources_per_node)
+    if pool.sharing == "mig":
+        resources["nvidia.com/gpu"] = 0  # the mixed strategy advertises slices only
     if pool.efa:
         resources["vpc.amazonaws.com/efa"] = pool.efa_interfaces
     return NodeSpec(
@@ -109,39 +131,51 @@ def gpu_spec(pool: GpuPool, azs: Sequence[str]) -> NodeSpec:
         min_size=pool.min,
         max_size=pool.max,
         disk_gb=pool.disk_gb,
-        labels=gpu_labels(pool),
+        labels={**gpu_labels(pool), ACCELERATOR_LABEL: f"nvidia-{pool.instance.gpu_name}"},
         taints=(GPU_TAINT, *((t.key, t.value, t.effect) for t in pool.taints)),
         resources=resources,
         nvme_raid0=pool.has_nvme,
         efa_interfaces=pool.efa_interfaces,
         az=(pool.efa_az or azs[0]) if pool.efa else None,
+        hugepages_2mi=EFA_HUGEPAGES_2MI if pool.efa else 0,
     )
 
 
 def autoscaler_tags(spec: NodeSpec) -> dict[str, str]:
     """cluster-autoscaler node-template tags for the pool's Auto Scaling group: what a
-    node *would* offer, so a pending pod can scale the pool up from zero."""
+    node *would* offer, so a pending pod can scale the pool up from zero. Resources come
+    from ``node_model`` (the ready node's figures), including ``nvidia.com/gpu: 0`` on MIG
+    pools, whose instance type would otherwise advertise whole GPUs."""
     tags = {f"{CA_TEMPLATE}/label/{k}": v for k, v in spec.labels.items()}
     tags.update({f"{CA_TEMPLATE}/taint/{k}": f"{v}:{effect}" for k, v, effect in spec.taints})
-    tags.update({f"{CA_TEMPLATE}/resources/{k}": str(n) for k, n in spec.resources.items()})
+    tags.update({f"{CA_TEMPLATE}/resources/{k}": q for k, q in node_model.template_tags(spec.shape).items()})
     return tags
 
 
-def user_data(spec: NodeSpec) -> str | None:
-    """Base64 user data merged by EKS into the node bootstrap, or None when not needed.
+def kubelet_config(spec: NodeSpec) -> dict[str, object]:
+    """The kubelet settings a pool's NodeConfig carries: maxPods (what EKS derives with
+    prefix delegation on) and the memory reserve that matches it, since nodeadm sizes its
+    own from the ENI-slot pod count (see ``modules.node_model``). The kubelet merges the
+    drop-in over nodeadm's config key by key, so nodeadm's CPU and storage reserves stay."""
+    return {"maxPods": spec.max_pods, "kubeReserved": {"memory": spec.shape.kube_reserved["memory"]}}
 
-    AL2023: a nodeadm ``NodeConfig`` MIME part that assembles the instance-store NVMe
-    disks into one RAID0 array for kubelet and containerd (scratch for data loaders) and
-    sets the kubelet's maxPods where the pool has one.
-    Bottlerocket: TOML settings that do the same (``apiclient ephemeral-storage``,
-    ``settings.kubernetes.max-pods``).
+
+def user_data(spec: NodeSpec) -> str:
+    """Base64 user data merged by EKS into the node bootstrap.
+
+    AL2023: a nodeadm ``NodeConfig`` MIME part with the kubelet settings of
+    :func:`kubelet_config` and, on pools with instance store, the NVMe disks assembled into
+    one RAID0 array for kubelet and containerd (so emptyDir scratch is on NVMe); on EFA
+    pools, a shell part that pre-allocates the huge pages before nodeadm starts the kubelet
+    (cloud-init runs it before ``nodeadm-run``).
+    Bottlerocket: TOML settings that do the same (``settings.kubernetes.max-pods``, from
+    which Bottlerocket derives its memory reserve; ``apiclient ephemeral-storage``;
+    ``settings.kernel.sysctl``).
     """
-    if not spec.nvme_raid0 and spec.max_pods is None:
-        return None
     if spec.bottlerocket:
-        body = ""
-        if spec.max_pods is not None:
-            body += f"[settings.kubernetes]\nmax-pods = {spec.max_pods}\n\n"
+        body = f"[settings.kubernetes]\nmax-pods = {spec.max_pods}\n\n"
+        if spec.hugepages_2mi:
+            body += f'[settings.kernel.sysctl]\n"vm.nr_hugepages" = "{spec.hugepages_2mi}"\n\n'
         if spec.nvme_raid0:
             body += textwrap.dedent("""\
                 [settings.bootstrap-commands.k8s-ephemeral-storage]
@@ -151,16 +185,18 @@ def user_data(spec: NodeSpec) -> str | None:
                 mode = "always"
                 """)
         return base64.b64encode(body.encode()).decode()
-    node_spec: dict = {}
-    if spec.max_pods is not None:
-        node_spec["kubelet"] = {"config": {"maxPods": spec.max_pods}}
+    node_spec: dict = {"kubelet": {"config": kubelet_config(spec)}}
     if spec.nvme_raid0:
         node_spec["instance"] = {"localStorage": {"strategy": "RAID0"}}
     node_config = yaml.safe_dump(
         {"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig", "spec": node_spec}, sort_keys=False)
-    body = (f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"\n\n'
-            f"--{MIME_BOUNDARY}\nContent-Type: application/node.eks.aws\n\n---\n{node_config}\n"
-            f"--{MIME_BOUNDARY}--\n")
+    parts = [f"Content-Type: application/node.eks.aws\n\n---\n{node_config}"]
+    if spec.hugepages_2mi:
+        parts.append("Content-Type: text/x-shellscript; charset=\"us-ascii\"\n\n"
+                     f"#!/bin/bash\nset -euo pipefail\nsysctl -w vm.nr_hugepages={spec.hugepages_2mi}\n"
+                     f"echo 'vm.nr_hugepages = {spec.hugepages_2mi}' > /etc/sysctl.d/90-gpufleet-hugepages.conf\n")
+    body = f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="{MIME_BOUNDARY}"\n\n'
+    body += "".join(f"--{MIME_BOUNDARY}\n{part}\n" for part in parts) + f"--{MIME_BOUNDARY}--\n"
     return base64.b64encode(body.encode()).decode()
 
 

@@ -8,7 +8,8 @@ import pulumi_aws as aws
 from . import cost, ml, storage
 from .cluster import Cluster, ClusterArgs
 from .context import PlatformContext
-from .eks_addons import CoreAddons, CoreAddonsArgs
+from .cost.schedules import scheduled_pool_names
+from .eks_addons import AFTER_NODES, NODE_PREREQUISITES, CoreAddons, CoreAddonsArgs
 from .iam import ServiceRole
 from .network import Network, NetworkArgs
 from .nodepool import NodePool, NodePoolArgs
@@ -51,17 +52,23 @@ def build(cfg: StackConfig) -> StackOutputs:
         "nodes", service="ec2.amazonaws.com", tagger=tagger,
         description=f"Worker nodes of {name}", managed_policies=NODE_POLICIES, opts=on_aws)
 
+    # networking first: a node boots with prefix delegation already on (see eks_addons)
+    core = CoreAddons("core", CoreAddonsArgs(
+        cluster_name=cluster.eks.name, tagger=tagger, addons=NODE_PREREQUISITES,
+        versions=cfg.cluster.addon_versions), opts=on_aws)
+
     def pool(spec):
         return NodePool(f"pool-{spec.name}", NodePoolArgs(
             spec=spec, cluster_name=cluster.eks.name, node_role_arn=node_role.role.arn,
             subnets={az: s.id for az, s in network.private_subnets.items()}, vpc_id=network.vpc.id,
-            cluster_security_group_id=cluster.security_group_id, tagger=tagger), opts=on_aws)
+            cluster_security_group_id=cluster.security_group_id, tagger=tagger,
+            after=list(core.addons.values()), scheduled=spec.name in scheduled_pool_names(cfg)), opts=on_aws)
 
     system = pool(system_spec(cfg.pools.system))
     gpu_pools = {p.name: pool(gpu_spec(p, cfg.network.azs)) for p in cfg.pools.gpu}
-    CoreAddons("core", CoreAddonsArgs(
-        cluster_name=cluster.eks.name, tagger=tagger, versions=cfg.cluster.addon_versions,
-        nodes=[system.node_group]), opts=on_aws)
+    CoreAddons("core-dns", CoreAddonsArgs(
+        cluster_name=cluster.eks.name, tagger=tagger, addons=AFTER_NODES,
+        versions=cfg.cluster.addon_versions, nodes=[system.node_group]), opts=on_aws)
 
     shared: dict[str, pulumi.Output] = {}
     if cfg.shared is not None:
@@ -79,7 +86,7 @@ def build(cfg: StackConfig) -> StackOutputs:
         cluster_name=cluster.eks.name,
         cluster_endpoint=cluster.eks.endpoint,
         kubeconfig=cluster.kubeconfig,
-        oidc_provider_arn=cluster.oidc_provider.arn,
+        oidc_provider_arn=cluster.oidc_provider.arn if cluster.oidc_provider else None,
         vpc_id=network.vpc.id,
         private_subnet_ids=pulumi.Output.all(*network.private_subnet_ids),
         node_role_arn=node_role.role.arn,

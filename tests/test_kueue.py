@@ -9,7 +9,7 @@ from modules import catalog
 from modules.k8s_schema import validate_custom_resource
 from modules.ml import quotas
 from modules.ml.kueue import QUEUE_LABEL
-from modules.nodespec import CA_TEMPLATE, gpu_labels
+from modules.nodespec import ACCELERATOR_LABEL, CA_TEMPLATE, gpu_labels
 
 from .helpers import raw_config, render
 from .ml_helpers import by_name, cel_rule_count, cel_violations, manifests, release
@@ -68,7 +68,10 @@ def test_one_flavor_per_pool_with_the_pools_labels_and_tolerations_for_its_taint
     for pool in cfg.pools.gpu:
         flavor = by_name(flavors, pool.name)
         ng = any_stack_plan.get(NG, f"pool-{pool.name}-ng").inputs
-        assert flavor["spec"]["nodeLabels"] == ng["labels"] == gpu_labels(pool)
+        # the flavor selects the pool's nodes by every label they carry but the autoscaler's
+        # accelerator hint (which the pool label already implies)
+        assert flavor["spec"]["nodeLabels"] == gpu_labels(pool)
+        assert ng["labels"] == {**gpu_labels(pool), ACCELERATOR_LABEL: f"nvidia-{pool.instance.gpu_name}"}
         for taint in ng["taints"]:
             effect = EKS_EFFECT[taint["effect"]]
             assert any(t["key"] == taint["key"] and t["effect"] == effect
@@ -127,7 +130,7 @@ def test_quotas_never_exceed_pool_capacity(any_stack_plan):
     for pool in cfg.pools.gpu:
         tags = asg_tags(any_stack_plan, pool.name)
         per_node = {k.split("/resources/", 1)[1]: int(v) for k, v in tags.items()
-                    if k.startswith(f"{CA_TEMPLATE}/resources/") and not k.endswith("vpc.amazonaws.com/efa")}
+                    if k.startswith(f"{CA_TEMPLATE}/resources/nvidia.com/")}
         types = [catalog.instance_type(t) for t in pool.instance_types]
         per_node["cpu"] = min(quotas.parse_cpu_millis(t.allocatable["cpu"]) for t in types)
         per_node["memory"] = min(quotas.parse_memory_mib(t.allocatable["memory"]) for t in types)

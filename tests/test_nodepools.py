@@ -47,8 +47,11 @@ def test_launch_templates_are_hardened(any_stack_plan):
 
 
 def test_desired_size_is_left_to_the_autoscaler(any_stack_plan):
+    scheduled = set(any_stack_plan.outputs["cost"]["scale_down"]["pools"])
     for ng in any_stack_plan.by_type(NG):
-        assert ng.options["ignore_changes"] == ["scalingConfig.desiredSize"]
+        # a scheduled pool's min and max belong to its scale-down actions (tests/test_schedule_ownership.py)
+        owned = ["scalingConfig.minSize", "scalingConfig.maxSize"] if ng.inputs["nodeGroupName"] in scheduled else []
+        assert ng.options["ignore_changes"] == ["scalingConfig.desiredSize", *owned]
 
 
 def test_gpu_pools_scale_from_zero_unless_always_on(any_stack_plan):
@@ -68,13 +71,13 @@ def test_timesliced_pool_labels_and_node_template(dev_plan):
     assert tags[f"{CA_TEMPLATE}/label/nvidia.com/device-plugin.config"] == "shared-l4"
 
 
-def test_mig_pool_advertises_mig_slices(prod_plan):
+def test_mig_pool_advertises_mig_slices_and_no_whole_gpus(prod_plan):
     ng = prod_plan.get(NG, "pool-mig-a100-ng").inputs
     assert ng["labels"]["nvidia.com/mig.config"] == "all-1g.5gb"
     tags = asg_tags(prod_plan, "mig-a100")
-    # 8 A100 40GB x 7 1g.5gb slices
+    # 8 A100 40GB x 7 1g.5gb slices; under the mixed strategy the node has no whole GPU
     assert tags[f"{CA_TEMPLATE}/resources/nvidia.com/mig-1g.5gb"] == "56"
-    assert f"{CA_TEMPLATE}/resources/nvidia.com/gpu" not in tags
+    assert tags[f"{CA_TEMPLATE}/resources/nvidia.com/gpu"] == "0"
 
 
 def test_spot_pool_uses_spot_capacity(dev_plan):
@@ -90,24 +93,12 @@ def test_nvme_pools_assemble_raid0(dev_plan):
     assert "Content-Type: application/node.eks.aws" in user_data
 
 
-def test_system_pool_has_dense_pods_and_no_raid():
+def test_system_pool_has_dense_pods_with_their_reserve_and_no_raid():
     user_data = base64.b64decode(dev_plan_lt("pool-system-lt")["userData"]).decode()
     node_config = yaml.safe_load(user_data.split("---\n", 1)[1].split("\n--", 1)[0])
+    # t3a.medium: 110 pods with prefix delegation, 11 x 110 + 255 MiB reserved for them
     assert node_config == {"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig",
-                           "spec": {"kubelet": {"config": {"maxPods": 110}}}}
-
-
-def test_gpu_pools_keep_the_ami_pod_limit():
-    for name in ("pool-shared-l4-lt", "pool-train-spot-lt"):
-        assert "maxPods" not in base64.b64decode(dev_plan_lt(name)["userData"]).decode()
-
-
-def test_user_data_is_none_without_raid_or_max_pods():
-    from modules.nodespec import system_spec, user_data
-    from modules.schema.pools import SystemPool
-
-    spec = dataclasses.replace(system_spec(SystemPool()), max_pods=None)
-    assert user_data(spec) is None
+                           "spec": {"kubelet": {"config": {"maxPods": 110, "kubeReserved": {"memory": "1465Mi"}}}}}
 
 
 def test_prefix_delegation_is_on_for_the_pod_density_it_promises(dev_plan):

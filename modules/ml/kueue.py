@@ -100,7 +100,7 @@ def resource_flavor(spec: NodeSpec) -> dict[str, Any]:
         "apiVersion": API,
         "kind": "ResourceFlavor",
         "metadata": {"name": spec.name, "labels": {"gpufleet.io/pool": spec.name}},
-        "spec": {"nodeLabels": dict(spec.labels), "tolerations": tolerations([spec])},
+        "spec": {"nodeLabels": spec.flavor_labels, "tolerations": tolerations([spec])},
     }
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
-from .. import catalog
+from .. import catalog, node_model
 from .base import Name, StrictModel, check_labels, fail
 
 Capacity = Literal["on-demand", "spot"]
@@ -38,6 +38,12 @@ def _known_types(v: list[str], *, gpu: bool) -> list[str]:
             fail(f"[{i}]", name, "a CPU instance type for the system pool (GPU nodes belong in a GPU pool)")
         if it.arch != "amd64":
             fail(f"[{i}]", name, "an x86_64 instance type (the NVIDIA EKS AMIs used here are x86_64)")
+    # one launch template (one kubelet config) serves every type of a pool
+    pods = [node_model.max_pods(catalog.instance_type(t)) for t in v]
+    for i, name in enumerate(v[1:], start=1):
+        if pods[i] != pods[0]:
+            fail(f"[{i}]", name, f"an instance type with the same pods per node as {v[0]} ({pods[0]}; {name} takes "
+                                 f"{pods[i]}): types below and from {node_model.LARGE_VCPUS} vCPUs belong in separate pools")
     return v
 
 

@@ -43,7 +43,13 @@ EFS_DRIVER = CsiDriverSpec(
 EBS_DRIVER = CsiDriverSpec(
     addon="aws-ebs-csi-driver",
     service_account="ebs-csi-controller-sa",
-    configuration={"node": {"tolerateAllTaints": True}},
+    # hostNetwork: the node plugin reads the instance's metadata (its ENIs and instance-store
+    # disks, which share the Nitro attachment slots with EBS volumes) although every pool
+    # keeps IMDS hop limit 1; without it the driver falls back to the Kubernetes node
+    # object and over-reports attachable volumes, worst on EFA nodes with many ENIs
+    # (kubernetes-sigs/aws-ebs-csi-driver docs/install.md, "Metadata"; chart value
+    # node.hostNetwork). Only this DaemonSet gets the host's network namespace.
+    configuration={"node": {"tolerateAllTaints": True, "hostNetwork": True}},
 )
 
 

@@ -8,11 +8,12 @@ for both, so a rule can skip what it cannot see instead of guessing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, Iterable, Mapping
 
 from pulumi_policy.proxy import UnknownValueError
+
+from modules.k8s_quantity import parse_quantity
 
 #: How the offline plan shows a value not known before deployment (``gpufleet.engine.UNKNOWN``).
 OFFLINE_UNKNOWN = "<computed>"
@@ -145,23 +146,11 @@ def short(resource: Any) -> str:
     return getattr(resource, "name", None) or str(getattr(resource, "urn", "?"))
 
 
-_QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "n": 1e-9, "u": 1e-6,
-           "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-
-
 def quantity(value: Any) -> float | None:
     """A Kubernetes quantity (``8``, ``"500m"``, ``"16Gi"``) as a number; None when not one."""
     if isinstance(value, bool) or value is None or not known(value):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _QUANTITY.match(str(value).strip())
-    if not m:
+    try:
+        return parse_quantity(value)
+    except ValueError:
         return None
-    number, suffix = float(m.group(1)), m.group(2)
-    if suffix is None:
-        return number
-    if suffix[0] in "eE":
-        return number * 10 ** int(suffix[1:])
-    return number * _SUFFIX[suffix]
