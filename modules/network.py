@@ -103,7 +103,6 @@ class Network(pulumi.ComponentResource):
                 tags=tag(f"{args.cluster_name}-private-{plan.az}", {
                     **cluster_tag,
                     "kubernetes.io/role/internal-elb": "1",
-                    "karpenter.sh/discovery": args.cluster_name,
                     "gpufleet.io/tier": "private",
                 }),
                 opts=child,

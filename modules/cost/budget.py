@@ -3,9 +3,11 @@
 The budget counts only what carries this stack's cost-allocation tags (all four of
 team, cost-center, env and project: they must be activated as cost-allocation tags in
 the billing console once per account). It notifies at 80 % and 100 % of actual and of
-forecasted spend, and when the forecast passes the model's expected monthly cost, to the SNS topic
-and to the configured e-mail addresses. The same
-topic receives the GPU alerts of the cost tool's Alertmanager.
+forecasted spend, and when the forecast passes the model's expected monthly cost, to the SNS
+topic only. The same topic receives the GPU alerts of the cost tool's Alertmanager, and the
+configured e-mail addresses are the topic's e-mail subscriptions: every alert reaches each
+address once (naming the addresses on the budget's notifications as well would send each
+budget alert twice).
 """
 
 from __future__ import annotations
@@ -98,8 +100,8 @@ class StackBudget(pulumi.ComponentResource):
                     threshold=pct,
                     threshold_type="PERCENTAGE",
                     notification_type=kind,
+                    # e-mail goes through the topic's subscriptions only (see the module doc)
                     subscriber_sns_topic_arns=[self.topic.arn],
-                    subscriber_email_addresses=list(args.emails) or None,
                 )
                 for kind, pct in notification_plan(args.limit_usd, args.expected_usd)
             ],

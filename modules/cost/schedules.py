@@ -10,19 +10,42 @@ scheduled actions on the pool's Auto Scaling group, in the configured time zone:
   asks for warm nodes during work hours).
 
 Weekends follow from the crons: Friday's stop lasts until Monday's start.
+
+Who owns the sizes. The actions change the Auto Scaling group EKS created for the node
+group, and EKS reads the group's sizes back into the node group (as it does the
+autoscaler's desired size). So the node group of a scheduled pool must not declare them:
+``modules/platform.py`` builds every pool named by :func:`scheduled_pool_names` with
+``NodePoolArgs.scheduled``, and its node group ignores ``scalingConfig.minSize`` and
+``maxSize`` as well as ``desiredSize``. Otherwise a ``pulumi up --refresh`` at night would
+put max back (GPUs could start overnight) and one during work hours would reset the
+schedule's min. Unscheduled pools (``always_on``, ``exempt``, every pool in prod) keep
+declaring min and max on the node group.
+
+Why actions on the Auto Scaling group rather than on the node group: only the Auto
+Scaling API accepts max 0; EKS's ``UpdateNodegroupConfig`` requires ``maxSize`` >= 1, so
+a schedule through EKS could never stop the autoscaler from starting a node overnight.
+
+The trade-off: for a scheduled pool, the node group's min and max are used when the pool
+is created, and a later change of the pool's ``max`` (or ``work_hours_nodes``) in the
+stack file takes effect at the next ``start`` action, which carries the new values;
+``pulumi up`` updates the action, not the running group. (Taking a pool off the schedule
+hands min and max back to the node group; ``pulumi up --refresh`` then restores them.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import pulumi
 import pulumi_aws as aws
 
 from ..nodepool import NodePool
-from ..schema.cost import ScheduleConfig
+from ..schema.cost import ScheduleConfig, schedule_of
 from ..schema.pools import GpuPool
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..schema.stack import StackConfig
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,15 @@ def scheduled_pools(pools: list[GpuPool], schedule: ScheduleConfig) -> list[Sche
             continue
         out.append(ScheduledPool(p, ps.work_hours_nodes if ps else 0))
     return out
+
+
+def scheduled_pool_names(cfg: "StackConfig") -> frozenset[str]:
+    """The GPU pools whose sizes the stack's schedule owns (pure; none without a schedule):
+    their node groups leave min, max and desired to the scheduled actions."""
+    sched = schedule_of(cfg)
+    if sched is None:
+        return frozenset()
+    return frozenset(sp.pool.name for sp in scheduled_pools(list(cfg.pools.gpu), sched))
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ class CostConfig(StrictModel):
     alerts: AlertConfig = AlertConfig()
     """Thresholds of the GPU alerts."""
     emails: list[str] = Field(default=[], max_length=10)
-    """Who gets budget and GPU alerts by e-mail (also subscribed to the SNS topic)."""
+    """Who gets budget and GPU alerts by e-mail: subscribers of the stack's SNS topic, so each alert arrives once."""
     schedule: ScheduleConfig | None = None
     """Night/weekend scale-down; unset: on with the defaults outside prod, off in prod."""
 

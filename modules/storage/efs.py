@@ -2,8 +2,9 @@
 
 Encrypted with the stack's data key, one mount target per private subnet so pods in
 every AZ can mount it, NFS (2049) admitted only from the node security group, TLS-only
-file system policy, Infrequent Access after a configurable idle time (and back on first
-access), AWS Backup in prod, and ``protect=True`` so a refactor can never delete datasets.
+file system policy without client root access, Infrequent Access after a configurable
+idle time (and back on first access), AWS Backup in prod, and ``protect=True`` so a
+refactor can never delete datasets.
 """
 
 from __future__ import annotations
@@ -26,8 +27,20 @@ def ia_transition(days: int) -> str:
     return f"AFTER_{days}_DAY" if days == 1 else f"AFTER_{days}_DAYS"
 
 
+#: what an NFS client may do: read and write, never as root. The EFS CSI driver needs no
+#: more with dynamic access points (``provisioningMode: efs-ap``): its controller creates
+#: and deletes the access points through the EFS API (its Pod Identity role, see
+#: ``csi.efs_driver_policy``), and the node plugin mounts through an access point that
+#: enforces the PVC's uid/gid, over TLS. Only the controller's opt-in
+#: ``delete-access-point-root-dir`` (chart value ``controller.deleteAccessPointRootDir``,
+#: off here) mounts the file system root to delete a volume's directory and would need
+#: ``elasticfilesystem:ClientRootAccess``; without it root on a client is squashed.
+CLIENT_ACTIONS = ("elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite")
+
+
 def tls_only_policy(file_system_arn: pulumi.Input[str]) -> dict[str, Any]:
-    """File system policy: clients mount through a mount target, and never without TLS."""
+    """File system policy: clients mount through a mount target, read and write without
+    root access (:data:`CLIENT_ACTIONS`), and never without TLS."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -35,8 +48,7 @@ def tls_only_policy(file_system_arn: pulumi.Input[str]) -> dict[str, Any]:
                 "Sid": "MountThroughMountTargets",
                 "Effect": "Allow",
                 "Principal": {"AWS": "*"},
-                "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite",
-                           "elasticfilesystem:ClientRootAccess"],
+                "Action": list(CLIENT_ACTIONS),
                 "Resource": file_system_arn,
                 "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
             },
