@@ -69,3 +69,41 @@ def cel_violations(obj: Mapping[str, Any]) -> list[str]:
 
 def cel_rule_count(obj: Mapping[str, Any]) -> int:
     return sum(1 for _ in _rules(crd_schema(obj["apiVersion"], obj["kind"]), obj, obj["kind"]))
+
+
+def plain(value: Any) -> Any:
+    """A cel-python value as plain Python (to bind it again in another activation)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or type(value).__name__ == "BoolType":  # celpy's BoolType is an int
+        return bool(value)
+    for kind in (int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
+def evaluate_policy(spec: Mapping[str, Any], obj: Mapping[str, Any], namespace: Mapping[str, Any],
+                    params: Mapping[str, Any] | None = None) -> list[str] | None:
+    """What one ValidatingAdmissionPolicy ``spec`` says to ``obj``, in the API server's order:
+    None when a match condition is false (the policy does not apply), else the messages of
+    the failed validations. Match conditions are evaluated first, without ``variables``
+    (the API server compiles them without); then the variables, in order; then the
+    validations."""
+    base: dict[str, Any] = {"object": obj, "oldObject": None, "namespaceObject": namespace}
+    if spec.get("paramKind"):
+        base["params"] = params
+    for cond in spec.get("matchConditions") or ():
+        if not bool(cel_eval(cond["expression"], base)):
+            return None
+    variables: dict[str, Any] = {}
+    for var in spec.get("variables") or ():
+        variables[var["name"]] = plain(cel_eval(var["expression"], {**base, "variables": variables}))
+    activation = {**base, "variables": variables} if spec.get("variables") else base
+    failed = []
+    for check in spec["validations"]:
+        if not bool(cel_eval(check["expression"], activation)):
+            failed.append(check.get("message") or str(cel_eval(check["messageExpression"], activation)))
+    return failed

@@ -14,7 +14,9 @@ the policy on their owner. The per-team limits are the parameters: one ConfigMap
 ``kube-system`` (teams cannot edit it), namespace name -> seconds.
 
 The policies are data first (:func:`policies`) so tests evaluate their CEL on sample
-objects; :class:`AdmissionPolicies` turns them into Kubernetes objects.
+objects and check every expression against the names the API server declares in its
+context (:mod:`modules.cel_env`: a matchCondition has no ``variables``, ``params`` needs
+``paramKind``); :class:`AdmissionPolicies` turns them into Kubernetes objects.
 """
 
 from __future__ import annotations
@@ -35,15 +37,23 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 
 NOT_OWNED = "!has(object.metadata.ownerReferences) || size(object.metadata.ownerReferences) == 0"
 _GPU_NAME = "r == 'nvidia.com/gpu' || r.startsWith('nvidia.com/mig-')"
-ASKS_FOR_GPU = (
-    "variables.containers.exists(c, has(c.resources) && ("
-    f"(has(c.resources.limits) && c.resources.limits.exists(r, {_GPU_NAME})) || "
-    f"(has(c.resources.requests) && c.resources.requests.exists(r, {_GPU_NAME}))))"
-)
+POD_CONTAINERS = "object.spec.containers"
+TEMPLATE_CONTAINERS = "object.spec.template.spec.containers"
 HAS_QUEUE = f"has(object.metadata.labels) && '{QUEUE_LABEL}' in object.metadata.labels"
 QUEUE_MESSAGE = (f"GPU workloads in team namespaces go through Kueue: set the label {QUEUE_LABEL}: "
                  "<your team's LocalQueue> (kubectl get localqueues -n <namespace>)")
 LIMIT = "int(params.data[namespaceObject.metadata.name])"
+
+
+def asks_for_gpu(containers: str) -> str:
+    """A container of the list ``containers`` (an expression on ``object``) asks for a GPU.
+
+    It is inlined in a matchCondition, which may not use ``spec.variables``: the API server
+    compiles match conditions without them (see :mod:`modules.cel_env`) and refuses the
+    whole policy otherwise."""
+    return (f"{containers}.exists(c, has(c.resources) && ("
+            f"(has(c.resources.limits) && c.resources.limits.exists(r, {_GPU_NAME})) || "
+            f"(has(c.resources.requests) && c.resources.requests.exists(r, {_GPU_NAME}))))")
 
 
 @dataclass(frozen=True)
@@ -89,13 +99,11 @@ def policies(training: Literal["trainer", "pytorchjob"], kserve: bool) -> list[P
     out = [
         Policy("gpufleet-gpu-pods-queued", (Rule("", "v1", ("pods",)),),
                (Check(HAS_QUEUE, message=QUEUE_MESSAGE),),
-               match_conditions=(("not-owned", NOT_OWNED), ("asks-for-gpu", ASKS_FOR_GPU)),
-               variables=(("containers", "object.spec.containers"),)),
+               match_conditions=(("not-owned", NOT_OWNED), ("asks-for-gpu", asks_for_gpu(POD_CONTAINERS)))),
         Policy("gpufleet-gpu-workloads-queued",
                (Rule("batch", "v1", ("jobs",)), Rule("apps", "v1", ("deployments", "statefulsets"))),
                (Check(HAS_QUEUE, message=QUEUE_MESSAGE),),
-               match_conditions=(("not-owned", NOT_OWNED), ("asks-for-gpu", ASKS_FOR_GPU)),
-               variables=(("containers", "object.spec.template.spec.containers"),)),
+               match_conditions=(("not-owned", NOT_OWNED), ("asks-for-gpu", asks_for_gpu(TEMPLATE_CONTAINERS)))),
         Policy("gpufleet-training-and-serving-queued", tuple(queued_kinds),
                (Check(HAS_QUEUE, message=QUEUE_MESSAGE),),
                match_conditions=(("not-owned", NOT_OWNED),)),
