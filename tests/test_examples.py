@@ -10,6 +10,7 @@ import yaml
 
 from modules.k8s_schema import has_crd_schema, validate_builtin, validate_custom_resource
 from modules.ml import quotas
+from modules.ml.kueue import EXCLUDED_RESOURCE_PREFIXES
 from modules.ml.serving import inference_pdb
 from modules.ml.training import TORCH_RUNTIME
 
@@ -54,7 +55,7 @@ def requests_of(resources: dict) -> dict[str, int]:
     for section in ("limits", "requests"):
         for name, value in (resources.get(section) or {}).items():
             out[name] = quotas.parse_cpu_millis(value) if name == "cpu" else \
-                quotas.parse_memory_mib(value) if name == "memory" else int(value)
+                quotas.parse_memory_mib(value) if name in ("memory", "ephemeral-storage") else int(value)
     return out
 
 
@@ -83,6 +84,8 @@ def test_trainjob_fits_the_spot_pool_and_the_teams_queue(stack):
     asked = requests_of(tj["spec"]["trainer"]["resourcesPerNode"])
     nodes = tj["spec"]["trainer"]["numNodes"]
     for resource, n in asked.items():
+        if resource.startswith(tuple(EXCLUDED_RESOURCE_PREFIXES)):
+            continue  # Kueue does not quota it (excludeResourcePrefixes): ephemeral-storage
         entry = table[(pool, resource)]
         value = entry["nominalQuota"]
         nominal = quotas.parse_cpu_millis(value) if resource == "cpu" else \

@@ -159,7 +159,7 @@ def test_every_kubernetes_object_of_the_storage_layer_validates(any_stack_plan):
     storage = [r for r in any_stack_plan.resources if r.type.startswith("kubernetes:")
                and (r.name.startswith("storage-classes-") or r.name.startswith("local-nvme-"))]
     objects = [manifest(r.type, r.inputs) for r in storage if manifest(r.type, r.inputs) is not None]
-    assert len(objects) >= 4
+    assert len(objects) >= 3
     for obj in objects:
         assert validate_builtin(obj, version) == [], obj["metadata"]["name"]
 
@@ -206,8 +206,8 @@ def test_shared_datasets_class_uses_dynamic_access_points_and_tls(any_stack_plan
     assert ds["reclaimPolicy"] == "Retain"
 
 
-def test_local_nvme_class_is_static_and_never_default(any_stack_plan):
-    nv = storage_classes(any_stack_plan)["local-nvme"]
+def test_local_nvme_class_is_static_and_never_default(prod_plan):
+    nv = storage_classes(prod_plan)["local-nvme"]  # dev and staging: no always-on pool, no class
     assert nv["provisioner"] == "kubernetes.io/no-provisioner"
     assert nv["volumeBindingMode"] == "WaitForFirstConsumer"
     assert nv["reclaimPolicy"] == "Delete"
@@ -311,8 +311,10 @@ def test_storage_output(any_stack_plan):
     assert out["file_system_id"] == "datasets-efs-fs-id"
     assert out["buckets"] == {"datasets": f"gpufleet-{stack}-datasets-123456789012-us-east-1",
                               "models": f"gpufleet-{stack}-models-123456789012-us-east-1"}
+    # local-nvme only where an always-on pool offers local PVs (prod: infer-l40s)
     assert out["storage_classes"] == {"default": "gp3", "checkpoints": "checkpoints",
-                                      "shared_datasets": "shared-datasets", "scratch": "local-nvme"}
+                                      "shared_datasets": "shared-datasets",
+                                      "scratch": "local-nvme" if out["scratch_pools"] else None}
 
 
 STORAGE_PREFIXES = ("data-key", "datasets", "models", "efs-csi", "ebs-csi", "data-access-", "storage-classes",
@@ -328,7 +330,8 @@ def test_storage_components_parent_every_child(any_stack_plan):
         assert parent is not None and parent.type.startswith("gpufleet:"), r.name
     tops = {r.type.rsplit(":", 1)[-1] for r in any_stack_plan.resources
             if r.type.startswith("gpufleet:storage:") and r.parent not in by_urn}
-    assert tops == {"DataKey", "Efs", "CsiDriver", "StorageClasses", "SecureBucket", "TeamDataAccess"}
+    cleanup = {"NodeCleanup"} if any_stack_plan.outputs["storage"]["scratch_pools"] else set()
+    assert tops == {"DataKey", "Efs", "CsiDriver", "StorageClasses", "SecureBucket", "TeamDataAccess", *cleanup}
 
 
 def test_non_default_storage_options_render():

@@ -36,12 +36,16 @@ CASES = [
      "gpufleet:storage.efs.provisioned_mibps", "got null; expected an integer from 1 to 3414 (MiB/s) with throughput: provisioned"),
     ("mibps-without-provisioned", "dev", [("gpufleet:storage.efs.provisioned_mibps", 100)],
      "gpufleet:storage.efs.provisioned_mibps", "got 100; expected only with throughput: provisioned"),
-    ("scratch-on-unknown-pool", "dev", [("gpufleet:storage.scratch.pools", ["shared-l4", "train"])],
-     "gpufleet:storage.scratch.pools[1]", "got 'train'; expected a GPU pool of this stack: shared-l4, train-spot"),
+    ("scratch-on-unknown-pool", "prod", [("gpufleet:storage.scratch", {"pools": ["infer-l40s", "train"]})],
+     "gpufleet:storage.scratch.pools[1]",
+     "got 'train'; expected a GPU pool of this stack: mig-a100, train-a100, infer-l40s"),
     ("scratch-on-bottlerocket", "dev", [("gpufleet:pools.gpu[1].ami", "bottlerocket"),
-                                        ("gpufleet:storage.scratch.pools", ["train-spot"])],
+                                        ("gpufleet:storage.scratch", {"pools": ["train-spot"]})],
      "gpufleet:storage.scratch.pools[0]", "got 'train-spot'; expected a pool with ami: al2023"),
-    ("scratch-twice", "staging", [("gpufleet:storage.scratch.pools", ["train-spot", "train-spot"])],
+    ("scratch-on-a-pool-at-zero", "prod", [("gpufleet:storage.scratch", {"pools": ["infer-l40s", "train-a100"]})],
+     "gpufleet:storage.scratch.pools[1]", "got 'train-a100'; expected an always-on pool (min ≥ 1, always_on: true; "
+     "train-a100 has min 0): a local PV cannot scale a pool from zero"),
+    ("scratch-twice", "prod", [("gpufleet:storage.scratch", {"pools": ["infer-l40s", "infer-l40s"]})],
      "gpufleet:storage.scratch.pools", "expected distinct pool names"),
     ("unknown-team-in-grant", "prod", [("gpufleet:storage.buckets.grants[1].team", "infra")],
      "gpufleet:storage.buckets.grants[1].team", "got 'infra'; expected a team of this stack: research, applied"),
@@ -81,23 +85,26 @@ def test_checkpoint_ratio_message_names_the_limit():
 
 def test_scratch_on_a_pool_without_instance_store(monkeypatch):
     """Every GPU type in today's catalog has instance store; a type without it (like the
-    older p3.2xlarge) must not be offered as scratch."""
+    older p3.2xlarge) must not be offered as scratch, even on an always-on pool."""
     real = catalog.instance_type
 
     def without_nvme(name):
         it = real(name)
-        return dataclasses.replace(it, nvme_gb=0) if it is not None and name == "g6.xlarge" else it
+        return dataclasses.replace(it, nvme_gb=0) if it is not None and name == "g6e.xlarge" else it
 
     monkeypatch.setattr(catalog, "instance_type", without_nvme)
-    raw = apply_edits("dev", [("gpufleet:storage.scratch.pools", ["train-spot", "shared-l4"])])
+    always_on = [("gpufleet:pools.gpu[2].min", 1), ("gpufleet:pools.gpu[2].always_on", True)]  # staging's infer-l40s
+    raw = apply_edits("staging", [*always_on, ("gpufleet:storage.scratch", {"pools": ["infer-l40s"]})])
     with pytest.raises(ConfigError) as info:
         validate(raw, SRC)
     assert str(info.value) == (
-        f"{SRC}: gpufleet:storage.scratch.pools[1]: got 'shared-l4'; expected a pool whose instance types have "
-        "local NVMe instance store (g6.xlarge has none); pools with NVMe: train-spot")
+        f"{SRC}: gpufleet:storage.scratch.pools[0]: got 'infer-l40s'; expected a pool whose instance types have "
+        "local NVMe instance store (g6e.xlarge has none); pools with NVMe: shared-l4, train-spot")
     # and by default such a pool simply does not offer scratch
-    cfg = validate(apply_edits("dev", [("gpufleet:storage.scratch", {})]), SRC)
-    assert schema.scratch_pools(cfg) == ["train-spot"]
+    cfg = validate(apply_edits("staging", always_on), SRC)
+    assert schema.scratch_pools(cfg) == []
+    monkeypatch.setattr(catalog, "instance_type", real)
+    assert schema.scratch_pools(validate(apply_edits("staging", always_on), SRC)) == ["infer-l40s"]
 
 
 def test_defaults_make_sense_without_a_storage_section():
@@ -108,16 +115,22 @@ def test_defaults_make_sense_without_a_storage_section():
         assert st.efs.throughput == "elastic" and st.efs.ia_after_days == 30
         assert schema.efs_backups(cfg) is prod
         assert schema.retain(cfg, st.efs.retain_on_delete) is prod
-        assert schema.scratch_pools(cfg) == [p.name for p in cfg.pools.gpu if p.has_nvme and p.ami == "al2023"]
+        # local PVs only on always-on pools: a pool at zero cannot be scaled up by a local PV
+        assert schema.scratch_pools(cfg) == [p.name for p in cfg.pools.gpu
+                                             if p.has_nvme and p.ami == "al2023" and p.min >= 1]
+        assert schema.scratch_pools(cfg) == (["infer-l40s"] if prod else [])
         assert [(g.team, g.datasets, g.models, g.service_account) for g in schema.grants(cfg)] == [
             (t.name, "read", "read-write", "training") for t in cfg.teams]
         assert (st.checkpoints.iops, st.checkpoints.throughput_mibps) == (3000, 125)
 
 
 def test_bottlerocket_pools_do_not_offer_scratch_by_default():
-    cfg = validate(apply_edits("dev", [("gpufleet:pools.gpu[1].ami", "bottlerocket"),
+    always_on = [("gpufleet:pools.gpu[1].min", 1), ("gpufleet:pools.gpu[1].always_on", True)]  # dev's train-spot
+    cfg = validate(apply_edits("dev", [*always_on, ("gpufleet:storage.scratch", {})]), SRC)
+    assert schema.scratch_pools(cfg) == ["train-spot"]
+    cfg = validate(apply_edits("dev", [*always_on, ("gpufleet:pools.gpu[1].ami", "bottlerocket"),
                                        ("gpufleet:storage.scratch", {})]), SRC)
-    assert schema.scratch_pools(cfg) == ["shared-l4"]
+    assert schema.scratch_pools(cfg) == []
 
 
 @given(st.integers(min_value=-5, max_value=400))

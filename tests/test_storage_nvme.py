@@ -1,7 +1,10 @@
-"""NVMe scratch: the local-static-provisioner on pools with instance store, the local-nvme
-class, and the init script that publishes bind mounts of the RAID0 array."""
+"""NVMe scratch: the local-static-provisioner on always-on pools with instance store, the
+local-nvme class, and the init script that publishes bind mounts of the RAID0 array.
+(Pools at zero get no local PVs: see tests/test_scratch.py.)"""
 
 from __future__ import annotations
+
+import pytest
 
 from modules.charts import CHARTS
 from modules.helm_addon import check_values
@@ -12,6 +15,7 @@ from modules.storage import nvme
 
 from .conftest import shipped_plan
 from .helpers import edit, raw_config, render, storage_classes
+from .test_scratch import plan_of
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -22,47 +26,65 @@ def scratch_values(plan) -> dict:
     return plan.get(RELEASE, "local-nvme-release").inputs["values"]
 
 
-def test_provisioner_is_pinned_and_its_values_exist_in_the_chart(any_stack_plan):
-    rel = any_stack_plan.get(RELEASE, "local-nvme-release").inputs
+@pytest.fixture(params=["prod", "dev-train-spot-always-on"])
+def local_pv_plan(request):
+    """A plan with local PVs: prod (infer-l40s always on) and dev with train-spot always on
+    (2 volumes per node). No shipped pool at zero has them any more."""
+    return plan_of(request.param)
+
+
+def test_provisioner_is_pinned_and_its_values_exist_in_the_chart(local_pv_plan):
+    rel = local_pv_plan.get(RELEASE, "local-nvme-release").inputs
     chart = CHARTS["local-static-provisioner"]
     assert (rel["chart"], rel["version"], rel["repositoryOpts"]["repo"]) == (chart.chart, chart.version, chart.repo)
     check_values(chart, rel["values"])  # raises on a key the pinned chart does not have
 
 
-def test_provisioner_runs_only_on_nvme_pools_and_tolerates_the_gpu_taint(any_stack_plan):
-    cfg = any_stack_plan.config
-    values = scratch_values(any_stack_plan)
+def test_provisioner_runs_only_on_nvme_pools_and_tolerates_the_gpu_taint(local_pv_plan):
+    cfg = local_pv_plan.config
+    values = scratch_values(local_pv_plan)
     term = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert term == [{"matchExpressions": [{"key": POOL_LABEL, "operator": "In",
                                            "values": sorted(schema.scratch_pools(cfg))}]}]
+    assert schema.scratch_pools(cfg)
     for name in schema.scratch_pools(cfg):
-        assert cfg.pool(name).has_nvme
+        assert cfg.pool(name).has_nvme and cfg.pool(name).min >= 1
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["tolerations"]
 
 
-def test_staging_offers_scratch_only_where_configured():
+def test_staging_offers_local_pvs_only_where_configured():
+    """staging's pools all scale from zero: no local PVs, whatever has NVMe; with the inference
+    pool kept running (and listed), exactly that pool."""
     staging = shipped_plan("staging")
-    values = scratch_values(staging)
+    assert staging.outputs["storage"]["scratch_pools"] == []
+    assert "local-nvme" not in storage_classes(staging)
+    raw = raw_config("staging")
+    i = [p["name"] for p in raw["gpufleet:pools"]["gpu"]].index("infer-l40s")
+    edit(raw, f"gpufleet:pools.gpu[{i}].min", 1)
+    edit(raw, f"gpufleet:pools.gpu[{i}].always_on", True)
+    edit(raw, "gpufleet:storage.scratch", {"pools": ["infer-l40s"]})
+    plan = render(raw)
+    values = scratch_values(plan)
     pools = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
-    assert pools["matchExpressions"][0]["values"] == ["train-spot"]
-    assert staging.outputs["storage"]["scratch_pools"] == ["train-spot"]
+    assert pools["matchExpressions"][0]["values"] == ["infer-l40s"]
+    assert plan.outputs["storage"]["scratch_pools"] == ["infer-l40s"]
 
 
-def test_provisioner_publishes_bind_mounts_of_the_raid0_array_not_the_array(dev_plan):
-    values = scratch_values(dev_plan)
+def test_provisioner_publishes_bind_mounts_of_the_raid0_array_not_the_array():
+    values = scratch_values(plan_of("dev-train-spot-always-on"))
     (cls,) = values["classes"]
     assert cls["name"] == "local-nvme" and cls["hostDir"] == "/mnt/local-nvme"
     assert cls["volumeMode"] == "Filesystem"
     (init,) = values["initContainers"]
     script = init["command"][-1]
     assert "mountpoint -q /host/mnt/k8s-disks/0" in script  # nodeadm's RAID0 mount
-    assert "mount --bind" in script and "seq 1 2" in script  # dev: 2 volumes per node
+    assert "mount --bind" in script and "seq 1 2" in script  # volumes_per_node: 2
     assert init["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
     assert init["securityContext"] == {"privileged": True}
 
 
-def test_provisioner_pod_pieces_validate_as_a_pod(any_stack_plan):
-    values = scratch_values(any_stack_plan)
+def test_provisioner_pod_pieces_validate_as_a_pod(local_pv_plan):
+    values = scratch_values(local_pv_plan)
     pod = {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "local-nvme-check"},
         "spec": {
@@ -73,11 +95,11 @@ def test_provisioner_pod_pieces_validate_as_a_pod(any_stack_plan):
             "tolerations": values["tolerations"],
         },
     }
-    assert validate_builtin(pod, any_stack_plan.config.cluster.version) == []
+    assert validate_builtin(pod, local_pv_plan.config.cluster.version) == []
 
 
-def test_provisioner_namespace_allows_privileged_pods(dev_plan):
-    ns = dev_plan.get("kubernetes:core/v1:Namespace", "local-nvme-ns").inputs
+def test_provisioner_namespace_allows_privileged_pods(prod_plan):
+    ns = prod_plan.get("kubernetes:core/v1:Namespace", "local-nvme-ns").inputs
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
@@ -89,10 +111,10 @@ def test_pool_taints_are_tolerated_too():
 
 
 def test_no_scratch_means_no_provisioner_and_no_class():
-    raw = raw_config("dev")
-    edit(raw, "gpufleet:storage.scratch.pools", [])
+    raw = raw_config("prod")
+    edit(raw, "gpufleet:storage.scratch", {"pools": []})
     plan = render(raw)
-    assert not [r for r in plan.resources if r.name.startswith("local-nvme")]
+    assert not [r for r in plan.resources if r.name.startswith("local-nvme")]  # nor its node-cleanup controller
     assert "local-nvme" not in storage_classes(plan)
     assert plan.outputs["storage"]["storage_classes"]["scratch"] is None
     assert set(storage_classes(plan)) == {"gp3", "checkpoints", "shared-datasets"}

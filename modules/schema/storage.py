@@ -1,9 +1,17 @@
 """Config models for storage: EFS datasets, NVMe scratch, checkpoints, S3 buckets (issue #3).
 
 ``gpufleet:storage`` may be absent: every default below makes a sensible platform (a
-Regional elastic EFS with IA after 30 days, backups in prod, scratch on every AL2023 pool
-with instance store, baseline gp3 checkpoints, buckets with each team reading datasets and
-writing models).
+Regional elastic EFS with IA after 30 days, backups in prod, ``local-nvme`` local PVs on
+every always-on AL2023 pool with instance store, baseline gp3 checkpoints, buckets with each
+team reading datasets and writing models).
+
+Scratch on a pool that scales from zero is an ``emptyDir`` with an ``ephemeral-storage``
+request, never a local PV: the cluster-autoscaler adds no node for a pod whose PVC waits for
+a local PV that only a node of the pool would publish (kubernetes/autoscaler#1658,
+kubernetes-sigs/sig-storage-local-static-provisioner#288), so such a pod stays Pending. On
+AL2023 (and Bottlerocket) pools with instance store, kubelet's directory already lives on
+the NVMe RAID0, so ``emptyDir`` is NVMe scratch, and the pools' node-template tags
+advertise its size to the autoscaler (:mod:`modules.node_model`).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import Name, StrictModel, fail
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .pools import GpuPool
     from .stack import StackConfig
 
 #: Days after last access at which EFS may move a file to Infrequent Access (the values
@@ -84,12 +93,13 @@ class EfsConfig(StrictModel):
 
 
 class ScratchConfig(StrictModel):
-    """Local NVMe scratch: the instance-store RAID0 offered as ``local-nvme`` volumes."""
+    """``local-nvme`` local PVs on the instance-store RAID0 of always-on pools (jobs on pools
+    that scale from zero use ``emptyDir`` scratch with an ``ephemeral-storage`` request)."""
 
     pools: list[str] | None = None
-    """GPU pools that offer scratch; default: every AL2023 GPU pool with instance store; [] for none."""
+    """Always-on pools with ``local-nvme`` PVs; default: every AL2023 GPU pool with NVMe and min ≥ 1; [] for none."""
     volumes_per_node: int = Field(default=1, ge=1, le=16)
-    """Scratch volumes per node (each sees the whole array: capacity is shared, not reserved)."""
+    """``local-nvme`` PVs per node (each sees the whole array: capacity is shared, not reserved)."""
 
 
 class CheckpointsConfig(StrictModel):
@@ -191,6 +201,11 @@ def check(cfg: "StackConfig") -> None:
                              f"{', '.join(p.name for p in with_nvme) or '(none)'}")
         if pool.ami != "al2023":
             fail(path, name, "a pool with ami: al2023 (scratch uses the nodeadm RAID0 array at /mnt/k8s-disks/0)")
+        if not offers_local_pv(pool):
+            fail(path, name, f"an always-on pool (min ≥ 1, always_on: true; {name} has min {pool.min}): a local PV "
+                             "cannot scale a pool from zero (the cluster-autoscaler adds no node for a pod whose PVC "
+                             "waits for a local PV); jobs on pools at zero use an emptyDir scratch volume with an "
+                             "ephemeral-storage request")
     if len(set(st.scratch.pools or [])) != len(st.scratch.pools or []):
         fail("storage.scratch.pools", st.scratch.pools, "distinct pool names")
     teams = [t.name for t in cfg.teams]
@@ -205,11 +220,18 @@ def check(cfg: "StackConfig") -> None:
 
 # ---- derived facts (pure; used by the storage components and the docs) ----
 
+def offers_local_pv(pool: "GpuPool") -> bool:
+    """A pool may offer ``local-nvme`` PVs only while it never scales to zero: a pod whose PVC
+    needs a local PV that no node has published yet stays Pending (the autoscaler cannot
+    tell that a new node would publish one)."""
+    return pool.min >= 1
+
+
 def scratch_pools(cfg: "StackConfig") -> list[str]:
-    """GPU pools that offer ``local-nvme`` scratch."""
+    """GPU pools that offer ``local-nvme`` local PVs (every other pool: emptyDir scratch)."""
     if cfg.storage.scratch.pools is not None:
         return list(cfg.storage.scratch.pools)
-    return [p.name for p in cfg.pools.gpu if p.has_nvme and p.ami == "al2023"]
+    return [p.name for p in cfg.pools.gpu if p.has_nvme and p.ami == "al2023" and offers_local_pv(p)]
 
 
 def grants(cfg: "StackConfig") -> list[BucketGrant]:

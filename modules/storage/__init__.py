@@ -3,6 +3,12 @@
 Raw data lives in S3 (cheap, durable), shared datasets on EFS (ReadWriteMany for
 distributed training), scratch on local NVMe (fast, ephemeral), checkpoints on gp3
 volumes that outlive the job (reclaim Retain), final models in a versioned S3 bucket.
+
+Scratch: on every pool with instance store, ``emptyDir`` lives on the NVMe RAID0 (kubelet's
+directory is there), so a job asks for scratch with an ``emptyDir`` and an
+``ephemeral-storage`` request, which also scales a pool from zero. Only always-on pools
+additionally offer ``local-nvme`` local PVs (a local PV cannot scale a pool from zero), with
+the provisioner and its node-cleanup controller.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..context import PlatformContext
+from ..node_model import ephemeral_storage_gib
+from ..nodespec import gpu_spec
 from ..schema import storage as schema
 from . import classes, nvme
 from .buckets import SecureBucket, SecureBucketArgs, bucket_name
@@ -18,6 +26,7 @@ from .csi import EBS_DRIVER, EFS_DRIVER, CsiDriver, CsiDriverArgs, ebs_driver_po
 from .efs import Efs, EfsArgs
 from .grants import TeamDataAccess, TeamDataAccessArgs
 from .keys import DataKey
+from .node_cleanup import NodeCleanup, NodeCleanupArgs
 
 BUCKET_PURPOSES = ("datasets", "models")
 
@@ -52,10 +61,14 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
         kms_key_arn=key.arn, file_system_id=efs.id, efs=st.efs, checkpoints=st.checkpoints,
         scratch=bool(scratch_pools)), opts=ctx.k8s_opts)
     if scratch_pools:
-        nvme.install("local-nvme", nvme.NvmeScratchArgs(
+        provisioner = nvme.install("local-nvme", nvme.NvmeScratchArgs(
             pools=[nvme.ScratchPool(p, tuple((t.key, t.value, t.effect) for t in cfg.pool(p).taints))
                    for p in scratch_pools],
             volumes_per_node=st.scratch.volumes_per_node), opts=ctx.k8s_opts)
+        # PVs (and claims) of nodes the autoscaler removed above min, or EC2 replaced
+        NodeCleanup("local-nvme-node-cleanup", NodeCleanupArgs(
+            namespace=nvme.NAMESPACE, storage_classes=[classes.SCRATCH_CLASS],
+            depends_on=[provisioner.namespace] if provisioner.namespace else []), opts=ctx.k8s_opts)
 
     # the account, from the cluster's ARN (arn:aws:eks:<region>:<account>:cluster/<name>)
     account = ctx.cluster.eks.arn.apply(lambda arn: arn.split(":")[4])
@@ -97,5 +110,7 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
             "scratch": classes.SCRATCH_CLASS if scratch_pools else None,
         },
         "scratch_pools": scratch_pools,
+        # emptyDir scratch: the ephemeral-storage a node of each GPU pool offers pods (GiB)
+        "ephemeral_storage_gib": {p.name: ephemeral_storage_gib(gpu_spec(p, cfg.network.azs)) for p in cfg.pools.gpu},
         "team_data_access": team_roles,
     }

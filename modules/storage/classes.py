@@ -5,8 +5,11 @@
   checkpoints survive it and its PVC), WaitForFirstConsumer, expandable.
 - ``shared-datasets``: EFS with a dynamic access point per PVC (ReadWriteMany), TLS always,
   reclaim Retain, a stable directory per namespace/PVC name.
-- ``local-nvme`` (only when some pool offers scratch): the node's instance-store RAID0,
-  no provisioner (the local-static-provisioner publishes the volumes), never default.
+- ``local-nvme`` (only when some always-on pool offers local PVs): the node's
+  instance-store RAID0, no provisioner (the local-static-provisioner publishes the
+  volumes), never default. Pools that scale from zero never get it: a pod whose PVC waits
+  for a local PV cannot make the cluster-autoscaler add a node; their jobs take scratch as
+  ``emptyDir`` on the same NVMe (see :mod:`modules.schema.storage`).
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ class StorageClassesArgs:
     file_system_id: pulumi.Input[str]
     efs: EfsConfig
     checkpoints: CheckpointsConfig
-    #: create ``local-nvme`` (some pool offers NVMe scratch)
+    #: create ``local-nvme`` (some always-on pool offers NVMe local PVs)
     scratch: bool
 
 

@@ -9,8 +9,13 @@ carves ``/mnt/k8s-disks/0/local-nvme/vol-<i>`` directories and bind-mounts each 
 ``/mnt/local-nvme/vol-<i>``; the provisioner discovers those mount points and publishes
 each as a ``local-nvme`` PV, and cleans only its directory when the PV is released.
 
-The provisioner runs only on nodes of the pools that offer scratch (node affinity on
-``gpufleet.io/pool``) and tolerates their taints (the GPU taint and any pool taint).
+The provisioner runs only on nodes of the pools that offer local PVs (node affinity on
+``gpufleet.io/pool``) and tolerates their taints (the GPU taint and any pool taint). Those
+are always-on pools (min ≥ 1, :func:`modules.schema.storage.offers_local_pv`): a pool at
+zero has no node to publish a PV, and a pod waiting for one never makes the
+cluster-autoscaler add a node (kubernetes/autoscaler#1658). When the autoscaler removes a
+node above ``min``, its PVs point at a node that no longer exists; the node-cleanup
+controller (:mod:`modules.storage.node_cleanup`) deletes them and their claims.
 """
 
 from __future__ import annotations
