@@ -33,6 +33,7 @@ import yaml
 from ..charts import CHARTS
 from ..helm_addon import HelmAddon, HelmAddonArgs
 from ..nodespec import NodeSpec
+from ..schema.ml import pods_ready_timeout
 from ..schema.stack import StackConfig
 from ..schema.teams import Team
 from . import quotas
@@ -76,7 +77,7 @@ def manager_config(cfg: StackConfig) -> dict[str, Any]:
         "clientConnection": {"qps": 300, "burst": 500},
         # All-or-nothing for distributed jobs: requeue one whose pods don't all start.
         "waitForPodsReady": {
-            "timeout": f"{k.pods_ready_timeout_minutes}m",
+            "timeout": f"{pods_ready_timeout(cfg)}m",
             "blockAdmission": False,
             "requeuingStrategy": {"timestamp": "Eviction", "backoffLimitCount": 5,
                                   "backoffBaseSeconds": 60, "backoffMaxSeconds": 3600},

@@ -3,7 +3,11 @@
 Two ladders, the same order: Kubernetes ``PriorityClass``es (kube-scheduler preemption
 on a node) and Kueue ``WorkloadPriorityClass``es (which queued or admitted workload Kueue
 preempts for another; created in :mod:`modules.ml.kueue`). Production inference is high;
-experiments are low, below every unlabelled pod, and never preempt anyone.
+experiments are low, below every unlabelled pod, and never preempt anyone — but never below
+the cluster-autoscaler's ``--expendable-pods-priority-cutoff`` (-10): the autoscaler ignores
+pods under it for scale-up and evicts them freely (kubernetes/autoscaler
+``cluster-autoscaler/FAQ.md``, "How does Cluster Autoscaler work with Pod Priority and
+Preemption?"), and every GPU pool sits at zero until a pod asks for it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ PRIORITIES: tuple[Priority, ...] = (
              "Production inference: preempts training and experiments when capacity is short."),
     Priority("training", "gpufleet-training", 10_000, 500, "PreemptLowerPriority",
              "Training jobs: preempt experiments, yield to production inference."),
-    Priority("experiments", "gpufleet-experiments", -100, 100, "Never",
+    Priority("experiments", "gpufleet-experiments", -5, 100, "Never",
              "Experiments and notebooks: lowest, preemptible by everything, never preempt."),
 )
 

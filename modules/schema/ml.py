@@ -50,8 +50,8 @@ class KueueConfig(StrictModel):
     """Per-node CPU (millicores) kept out of the quotas for DaemonSets (GPU Operator operands, CNI, EFA plugin)."""
     node_reserved_memory_mib: int = Field(default=2048, ge=0, le=65536)
     """Per-node memory (MiB) kept out of the quotas for DaemonSets."""
-    pods_ready_timeout_minutes: int = Field(default=10, ge=1, le=120)
-    """Kueue waits this long for all pods of an admitted job to run before it requeues it."""
+    pods_ready_timeout_minutes: int | None = Field(default=None, ge=1, le=240)
+    """Kueue waits this long for all pods of an admitted job to run before it requeues it; default: the slowest pool's time to ready (launch, join, GPU stack, MIG reboot, image pull) with half again as margin, at least 10 (``modules/workload_rules.py``)."""
 
 
 class MlConfig(StrictModel):
@@ -96,6 +96,7 @@ def check(cfg: StackConfig) -> None:
                  f"at most {MAX_FLAVOR_LABELS - (len(labels) - len(pool.labels))} custom labels on this pool "
                  f"(its Kueue ResourceFlavor holds at most {MAX_FLAVOR_LABELS} node labels, "
                  f"{len(labels) - len(pool.labels)} of which the platform sets)")
+        _timing_rules(cfg, i, pool)
         alloc_cpu, alloc_mem = _allocatable(pool)
         if ml.kueue.node_reserved_cpu_millis >= alloc_cpu:
             fail("ml.kueue.node_reserved_cpu_millis", ml.kueue.node_reserved_cpu_millis,
@@ -103,6 +104,30 @@ def check(cfg: StackConfig) -> None:
         if ml.kueue.node_reserved_memory_mib >= alloc_mem:
             fail("ml.kueue.node_reserved_memory_mib", ml.kueue.node_reserved_memory_mib,
                  f"less than a node of pool {pool.name} has allocatable ({alloc_mem} MiB)")
+
+
+def _timing_rules(cfg: StackConfig, i: int, pool: GpuPool) -> None:
+    """A pool at zero must be ready before Kueue requeues the job that asked for it, and
+    register before the autoscaler gives up on the node."""
+    from .. import workload_rules as rules  # local: the rules read the catalog
+
+    ready = rules.ready_minutes(pool)
+    timeout = cfg.ml.kueue.pods_ready_timeout_minutes
+    if timeout is not None and timeout <= ready:
+        fail("ml.kueue.pods_ready_timeout_minutes", timeout,
+             f"more than the ~{ready:g} minutes a node of pool {pool.name} needs to be ready "
+             f"(suggested: {rules.pods_ready_timeout_minutes(cfg.pools.gpu)}); else Kueue evicts jobs still waiting for their node")
+    provision = rules.provision_minutes(pool)
+    if cfg.ml.autoscaler.max_node_provision_minutes <= provision:
+        fail("ml.autoscaler.max_node_provision_minutes", cfg.ml.autoscaler.max_node_provision_minutes,
+             f"more than the ~{provision:g} minutes a node of pool {pool.name} needs to launch and register")
+
+
+def pods_ready_timeout(cfg: StackConfig) -> int:
+    """Kueue's waitForPodsReady timeout (minutes): the configured one, else derived from the pools."""
+    from .. import workload_rules as rules
+
+    return cfg.ml.kueue.pods_ready_timeout_minutes or rules.pods_ready_timeout_minutes(cfg.pools.gpu)
 
 
 def _allocatable(pool: GpuPool) -> tuple[int, int]:
