@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from typing import Any, Iterator
 
+import pytest
+
 BUDGET = "aws:budgets/budget:Budget"
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
@@ -123,3 +125,13 @@ def test_no_resource_carries_a_karpenter_tag(any_stack_plan):
     # the subnet tags something does read are still there (and were looked at)
     private = [r for r in any_stack_plan.by_type("aws:ec2/subnet:Subnet") if r.name.startswith("network-private-")]
     assert private and all("kubernetes.io/role/internal-elb" in keys[r.urn] for r in private)
+
+
+@pytest.mark.parametrize("key", ["uid", "gid"])
+def test_access_points_never_enforce_root(key):
+    """The file-system policy grants no ClientRootAccess: an access point enforcing uid/gid 0
+    would validate and then fail to mount."""
+    from .helpers import apply_edits, assert_one_line_error
+
+    raw = apply_edits("dev", [(f"gpufleet:storage.efs.{key}", 0)])
+    assert_one_line_error(raw, "stacks/Pulumi.test.yaml", f"gpufleet:storage.efs.{key}", "greater than or equal to 1")

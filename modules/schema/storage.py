@@ -58,10 +58,10 @@ class EfsConfig(StrictModel):
     """One Zone file system in this AZ (cheaper, one mount target; never in prod)."""
     retain_on_delete: bool | None = None
     """Keep the file system in AWS when it leaves the stack; default: true in prod."""
-    uid: int = Field(default=1000, ge=0, le=2**31 - 1)
-    """POSIX user every dynamic access point enforces (whatever user the pod runs as)."""
-    gid: int = Field(default=1000, ge=0, le=2**31 - 1)
-    """POSIX group every dynamic access point enforces."""
+    uid: int = Field(default=1000, ge=1, le=2**31 - 1)
+    """POSIX user every dynamic access point enforces (whatever user the pod runs as); not root (0): an access point enforcing root needs ClientRootAccess, which the file system policy does not grant."""
+    gid: int = Field(default=1000, ge=1, le=2**31 - 1)
+    """POSIX group every dynamic access point enforces (not 0, as for ``uid``)."""
     directory_perms: str = "770"
     """Octal permissions of each PVC's directory (``/datasets/<namespace>/<pvc>``)."""
 
