@@ -31,6 +31,16 @@ MIME_BOUNDARY = "==GPUFLEET=="
 #: GPU instances"): without it the autoscaler may scale out again while the device plugin
 #: (and, on MIG pools, the MIG reboot) has not yet published the GPUs
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+#: labels that configure a node's software (read by the GPU Operator, the autoscaler, the
+#: policy pack), not labels that select a pool: a Kueue flavor leaves them out (it holds at
+#: most 8 node labels, and ``gpufleet.io/pool`` already selects the pool)
+NODE_ONLY_LABELS = (ACCELERATOR_LABEL, "gpufleet.io/always-on", "nvidia.com/mig.config",
+                    "nvidia.com/device-plugin.config")
+
+
+def flavor_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The node labels a Kueue ResourceFlavor selects a pool's nodes by."""
+    return {k: v for k, v in labels.items() if k not in NODE_ONLY_LABELS}
 
 
 @dataclass(frozen=True)
@@ -56,9 +66,8 @@ class NodeSpec:
 
     @property
     def flavor_labels(self) -> dict[str, str]:
-        """The labels that select this pool's nodes (a Kueue ResourceFlavor's nodeLabels):
-        every label but the autoscaler's accelerator hint, which the pool label implies."""
-        return {k: v for k, v in self.labels.items() if k != ACCELERATOR_LABEL}
+        """The labels that select this pool's nodes (a Kueue ResourceFlavor's nodeLabels)."""
+        return flavor_labels(self.labels)
 
     @cached_property
     def shape(self) -> NodeShape:

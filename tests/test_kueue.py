@@ -9,7 +9,7 @@ from modules import catalog
 from modules.k8s_schema import validate_custom_resource
 from modules.ml import quotas
 from modules.ml.kueue import QUEUE_LABEL
-from modules.nodespec import ACCELERATOR_LABEL, CA_TEMPLATE, gpu_labels
+from modules.nodespec import ACCELERATOR_LABEL, CA_TEMPLATE, flavor_labels, gpu_labels
 
 from .helpers import raw_config, render
 from .ml_helpers import by_name, cel_rule_count, cel_violations, manifests, release
@@ -68,10 +68,12 @@ def test_one_flavor_per_pool_with_the_pools_labels_and_tolerations_for_its_taint
     for pool in cfg.pools.gpu:
         flavor = by_name(flavors, pool.name)
         ng = any_stack_plan.get(NG, f"pool-{pool.name}-ng").inputs
-        # the flavor selects the pool's nodes by every label they carry but the autoscaler's
-        # accelerator hint (which the pool label already implies)
-        assert flavor["spec"]["nodeLabels"] == gpu_labels(pool)
+        # the flavor selects the pool's nodes by the labels that identify them; labels that
+        # configure node software (MIG config, device-plugin config, ...) stay on the nodes
         assert ng["labels"] == {**gpu_labels(pool), ACCELERATOR_LABEL: f"nvidia-{pool.instance.gpu_name}"}
+        assert flavor["spec"]["nodeLabels"] == flavor_labels(ng["labels"])
+        assert flavor["spec"]["nodeLabels"]["gpufleet.io/pool"] == pool.name
+        assert all(ng["labels"][k] == v for k, v in flavor["spec"]["nodeLabels"].items())
         for taint in ng["taints"]:
             effect = EKS_EFFECT[taint["effect"]]
             assert any(t["key"] == taint["key"] and t["effect"] == effect
@@ -164,7 +166,9 @@ def test_mig_pool_end_to_end(prod_plan):
     slices = 7 * 8  # seven 1g.5gb slices per A100 40GB, eight GPUs per p4d
     assert asg_tags(prod_plan, "mig-a100")[f"{CA_TEMPLATE}/resources/nvidia.com/mig-1g.5gb"] == str(slices)
     flavor = by_name(manifests(prod_plan, "ResourceFlavor"), "mig-a100")
-    assert flavor["spec"]["nodeLabels"]["nvidia.com/mig.config"] == "all-1g.5gb"
+    # the flavor selects the pool's nodes; the MIG config label stays a node-only label
+    assert flavor["spec"]["nodeLabels"]["gpufleet.io/pool"] == "mig-a100"
+    assert "nvidia.com/mig.config" not in flavor["spec"]["nodeLabels"]
     total = 0
     for team in prod_plan.config.teams:
         if "mig-a100" not in team.shares:
@@ -188,7 +192,7 @@ def test_timesliced_pool_end_to_end(dev_plan):
     config = yaml.safe_load(cm["data"][key])
     assert config["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
     flavor = by_name(manifests(dev_plan, "ResourceFlavor"), "shared-l4")
-    assert flavor["spec"]["nodeLabels"]["nvidia.com/device-plugin.config"] == key
+    assert flavor["spec"]["nodeLabels"]["gpufleet.io/pool"] == "shared-l4" == key
     assert asg_tags(dev_plan, "shared-l4")[f"{CA_TEMPLATE}/resources/nvidia.com/gpu"] == "4"
     for cq in manifests(dev_plan, "ClusterQueue"):
         assert quota_table(cq)[("shared-l4", "nvidia.com/gpu")]["nominalQuota"] == 4  # 50 % of 2 × 4

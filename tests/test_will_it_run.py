@@ -141,3 +141,15 @@ def test_timeout_config_below_the_slowest_pool_is_refused():
     raw = apply_edits("prod", [("gpufleet:ml.kueue.pods_ready_timeout_minutes", 10)])
     assert_one_line_error(raw, "stacks/Pulumi.test.yaml", "gpufleet:ml.kueue.pods_ready_timeout_minutes",
                           "a node of pool mig-a100 needs to be ready")
+
+
+@pytest.mark.parametrize("stack,pool", [("dev", "shared-l4"), ("prod", "mig-a100")])
+def test_an_always_on_shared_pool_is_a_valid_config_and_its_jobs_run(stack, pool):
+    """A MIG or time-sliced pool kept warm: its flavor still fits Kueue's 8 node labels."""
+    from .helpers import apply_edits, render
+
+    i = [p.name for p in shipped_plan(stack).config.pools.gpu].index(pool)
+    plan = render(apply_edits(stack, [(f"gpufleet:pools.gpu[{i}].min", 1), (f"gpufleet:pools.gpu[{i}].always_on", True)]))
+    f = wir.stack_facts(plan)
+    jobs = [j for j in wir.team_jobs(plan, f) if j.name.endswith(f"@{pool}")]
+    assert jobs and all(wir.check(j, f).runs for j in jobs)

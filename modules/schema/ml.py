@@ -88,9 +88,9 @@ def check(cfg: StackConfig) -> None:
         if pool.sharing == "timeslice" and pool.name == DEVICE_PLUGIN_DEFAULT_KEY:
             fail(f"pools.gpu[{i}].name", pool.name,
                  f"any name but '{DEVICE_PLUGIN_DEFAULT_KEY}' for a time-sliced pool (the device plugin's default config key)")
-        from ..nodespec import gpu_labels  # local: nodespec imports the schema
+        from ..nodespec import flavor_labels, gpu_labels  # local: nodespec imports the schema
 
-        labels = gpu_labels(pool)
+        labels = flavor_labels(gpu_labels(pool))
         if len(labels) > MAX_FLAVOR_LABELS:
             fail(f"pools.gpu[{i}].labels", pool.labels,
                  f"at most {MAX_FLAVOR_LABELS - (len(labels) - len(pool.labels))} custom labels on this pool "
