@@ -15,7 +15,7 @@ from modules.ml.serving import inference_pdb
 from modules.ml.training import TORCH_RUNTIME
 
 from .conftest import shipped_plan
-from .ml_helpers import by_name, cel_violations, manifests, release
+from .ml_helpers import by_name, cel_violations, manifests
 from .test_kueue import quota_table
 from .test_ml_teams import admit
 
@@ -73,9 +73,9 @@ def test_trainjob_fits_the_spot_pool_and_the_teams_queue(stack):
     labels = tj["metadata"]["labels"]
     assert labels["kueue.x-k8s.io/queue-name"] == by_name(manifests(plan, "LocalQueue"), team.queue)["metadata"]["name"]
     assert labels["kueue.x-k8s.io/priority-class"] in {w["metadata"]["name"] for w in manifests(plan, "WorkloadPriorityClass")}
-    # the runtime the trainer chart installs
+    # the runtime the platform creates (a ClusterTrainingRuntime the plan declares)
     assert tj["spec"]["runtimeRef"]["name"] == TORCH_RUNTIME
-    assert release(plan, "kubeflow-trainer").inputs["values"]["runtimes"]["torchDistributed"]["enabled"]
+    assert TORCH_RUNTIME in {r["metadata"]["name"] for r in manifests(plan, "ClusterTrainingRuntime")}
     # the spot pool's flavor, and room in the team's quota on it
     pool = pod_spec_patch(tj)["nodeSelector"]["gpufleet.io/pool"]
     flavor = by_name(manifests(plan, "ResourceFlavor"), pool)

@@ -1,11 +1,28 @@
 """``CostTool``: Kubecost (default) or OpenCost, each with a small Prometheus.
 
-Kubecost (``cost-analyzer``) brings its own Prometheus, Alertmanager and Grafana; the
-platform sizes them for the system pool, pins them there, adds the GPU recording and
-alert rules (``modules.cost.rules``) to the Prometheus rule files the chart loads
+Kubecost (``cost-analyzer``) brings its own Prometheus and Alertmanager; the platform
+sizes them for the system pool, pins them there, adds the GPU recording and alert rules
+(``modules.cost.rules``) to the Prometheus rule files the chart loads
 (``prometheus.serverFiles``), routes alerts to the stack's SNS topic (Alertmanager with
 a Pod Identity role allowed to publish there) and keeps the chart's DCGM exporter scrape
 job (``prometheus.extraScrapeConfigs``) so GPU metrics are collected.
+
+Hardening (issue #10, finding 7):
+
+- Kubecost's Grafana is off (``global.grafana.enabled``). The chart's Grafana has anonymous
+  access on (``org_role: Editor`` by default) and the admin password ``strongpassword``;
+  its only alternative to that password is ``randAlphaNum`` at render time, which changes
+  the release's rendered checksum on every preview (a Helm upgrade and a new password on
+  every ``pulumi up``), and it reads no existing Secret. Costs are read in Kubecost's own
+  UI; the GPU dashboard ConfigMap (:mod:`modules.cost.dashboards`) is for a Grafana whose
+  dashboard sidecar watches its label. ``global.grafana.proxy`` is off too: with Grafana
+  off the frontend's nginx would otherwise proxy ``/grafana/`` to a host that does not
+  exist and fail to start.
+- Every image the rendered chart runs has a version tag. The chart's Prometheus and
+  Alertmanager default to ``cgr.dev/chainguard/...:latest``, and Chainguard's free
+  registry serves only ``latest``: they come from the upstream images at the releases
+  current when cost-analyzer 2.4.2 shipped (late 2024: the Prometheus 2.x line, before 3.0
+  changed query and scrape defaults).
 
 OpenCost's chart has no Prometheus: :class:`modules.cost.prometheus.SmallPrometheus`
 runs one with the same scrape jobs and rules.
@@ -32,6 +49,11 @@ from .prometheus import SmallPrometheus, SmallPrometheusArgs
 NAMESPACE = {"kubecost": "kubecost", "opencost": "opencost"}
 SYSTEM_SELECTOR = {"gpufleet.io/role": "system"}
 ALERTMANAGER_SA = "kubecost-alertmanager"
+#: images for the cost-analyzer 2.4.2 components whose chart default is ``latest``
+KUBECOST_IMAGES = {
+    "prometheus": {"repository": "quay.io/prometheus/prometheus", "tag": "v2.55.1"},
+    "alertmanager": {"repository": "quay.io/prometheus/alertmanager", "tag": "v0.27.0"},
+}
 
 
 def _quantity_mib(q: str) -> int:
@@ -81,13 +103,11 @@ def kubecost_values(cfg: StackConfig, cluster_name: str, topic_arn: pulumi.Input
         "persistentVolume": {"size": f"{volumes['cost-analyzer']}Gi"},
         # the forecasting model pod (200m / 300Mi) only where forecasts matter
         "forecasting": {"enabled": cfg.environment == "prod", "nodeSelector": SYSTEM_SELECTOR},
-        "grafana": {
-            "nodeSelector": SYSTEM_SELECTOR,
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
-            "grafana.ini": {"auth.anonymous": {"enabled": True, "org_role": "Viewer"}},
-        },
+        # no Grafana (anonymous access, a default or per-render admin password): see the module doc
+        "global": {"grafana": {"enabled": False, "proxy": False}},
         "prometheus": {
             "server": {
+                "image": dict(KUBECOST_IMAGES["prometheus"]),
                 "nodeSelector": SYSTEM_SELECTOR,
                 "persistentVolume": {"enabled": True, "size": f"{volumes['prometheus']}Gi"},
                 "retention": f"{prom.retention_days}d",
@@ -100,6 +120,7 @@ def kubecost_values(cfg: StackConfig, cluster_name: str, topic_arn: pulumi.Input
             },
             "alertmanager": {
                 "enabled": True,
+                "image": dict(KUBECOST_IMAGES["alertmanager"]),
                 "nodeSelector": SYSTEM_SELECTOR,
                 "persistentVolume": {"enabled": True, "size": f"{KUBECOST_VOLUMES['alertmanager']}Gi"},
                 "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},

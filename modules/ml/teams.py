@@ -16,8 +16,10 @@ Per team ``team-<name>``:
 - ``NetworkPolicies`` (enforced by the VPC CNI, whose add-on configuration turns network
   policy on): default deny; all traffic between the namespace's own pods (distributed
   training: NCCL, torchrun rendezvous); DNS; the egress the platform needs (HTTPS for S3,
-  ECR, STS and model hubs, the EKS Pod Identity agent, NFS to EFS inside the VPC); and
-  ingress to InferenceService pods from inside the cluster.
+  ECR, STS and model hubs, the EKS Pod Identity agent, NFS to EFS inside the VPC);
+  ingress to InferenceService pods from inside the cluster; and egress to the
+  InferenceService predictor pods of every team namespace on their serving port (one
+  team's job or service calling another team's model), nothing else of theirs.
 """
 
 from __future__ import annotations
@@ -38,8 +40,15 @@ TENANT_VALUE = "team"
 TEAM_LABEL = "gpufleet.io/team"
 #: the EKS Pod Identity agent, on every node (link-local)
 POD_IDENTITY_AGENT = "169.254.170.23/32"
-#: KServe predictor pods carry this label; their container listens on 8080 in Standard mode
+#: KServe labels every pod of an InferenceService with its name under this key, and its
+#: predictor pods also with ``component: predictor`` (kserve/kserve
+#: pkg/constants/constants.go ``InferenceServicePodLabelKey``, ``KServiceComponentLabel``;
+#: pkg/controller/v1beta1/inferenceservice/components/predictor.go ``buildObjectMeta``)
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
+ISVC_COMPONENT_LABEL = "component"
+ISVC_PREDICTOR = "predictor"
+#: the predictor container's port (``InferenceServiceDefaultHttpPort``; its Service's port 80
+#: targets it). NetworkPolicy ports are pod ports, so this is the port policies name.
 ISVC_PORT = 8080
 #: container defaults where a pod sets no requests
 DEFAULT_REQUEST = {"cpu": "250m", "memory": "512Mi"}
@@ -67,6 +76,13 @@ def limit_range_item(cfg: StackConfig, team: Team) -> k8s.core.v1.LimitRangeItem
 
 def _ports(protocol: str, *numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
     return [k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=n) for n in numbers]
+
+
+def predictor_pods() -> k8s.meta.v1.LabelSelectorArgs:
+    """The pods KServe runs an InferenceService's predictor in (any InferenceService)."""
+    return k8s.meta.v1.LabelSelectorArgs(
+        match_labels={ISVC_COMPONENT_LABEL: ISVC_PREDICTOR},
+        match_expressions=[k8s.meta.v1.LabelSelectorRequirementArgs(key=ISVC_LABEL, operator="Exists")])
 
 
 def network_policies(team: Team, vpc_cidr: str) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
@@ -101,6 +117,14 @@ def network_policies(team: Team, vpc_cidr: str) -> dict[str, k8s.networking.v1.N
                     to=[k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=vpc_cidr))],
                     ports=_ports("TCP", 2049)),
             ]),
+        # calls to another team's model: its predictor pods only, in team namespaces only
+        "allow-inference-egress": k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=every_pod, policy_types=["Egress"],
+            egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[k8s.networking.v1.NetworkPolicyPeerArgs(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={TENANT_LABEL: TENANT_VALUE}),
+                    pod_selector=predictor_pods())],
+                ports=_ports("TCP", ISVC_PORT))]),
         "allow-inference-ingress": k8s.networking.v1.NetworkPolicySpecArgs(
             pod_selector=k8s.meta.v1.LabelSelectorArgs(match_expressions=[
                 k8s.meta.v1.LabelSelectorRequirementArgs(key=ISVC_LABEL, operator="Exists")]),

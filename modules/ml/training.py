@@ -1,7 +1,15 @@
 """``Training``: the Kubeflow training operator the teams submit jobs to.
 
 - ``trainer`` (default): Kubeflow Trainer v2 (``TrainJob``), chart ``kubeflow-trainer``,
-  which also installs JobSet; the ``torch-distributed`` ClusterTrainingRuntime is on.
+  which also installs JobSet and the Trainer CRDs. The ClusterTrainingRuntimes the platform
+  uses (``torch-distributed``) are Pulumi ``CustomResource``s created after the release,
+  not the chart's: kubeflow-trainer 2.3.0 applies its runtimes with a post-install hook Job
+  that pulls ``docker.io/alpine`` and runs ``apk add kubectl`` (Docker Hub and the Alpine
+  mirrors at install time), and with ``atomic`` a failed pull (no egress, a rate limit)
+  rolls the whole release back. Any enabled runtime turns that installer on, so every
+  runtime of the chart is off. The runtimes' objects are the chart's own, as it renders
+  them, kept in ``modules/data/reference/trainer-runtimes-<chart version>.json``
+  (tests/test_trainer_runtimes.py checks it against the vendored archive).
 - ``pytorchjob``: the v1 training operator (``PyTorchJob``). It has no Helm chart: it is
   the ``standalone`` kustomize overlay of release v1.9.0, declared as a
   ``kustomize.v2.Directory``. That resource is rendered by the Kubernetes provider at
@@ -12,15 +20,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from ..catalog import DATA_DIR
 from ..charts import CHARTS
 from ..helm_addon import HelmAddon, HelmAddonArgs
+from .crs import custom_resource
 
 TRAINER_NAMESPACE = "kubeflow-system"
 TRAINER_RELEASE = "kubeflow-trainer"
@@ -34,10 +47,34 @@ TRAINING_OPERATOR_OVERLAY = (
 TRAINING_OPERATOR_NAMESPACE = "kubeflow"
 
 
+#: the ClusterTrainingRuntimes the platform installs, by name
+PLATFORM_RUNTIMES = (TORCH_RUNTIME,)
+
+
+def runtimes_file(version: str | None = None) -> Path:
+    """The chart's runtimes as data (``version``: the pinned chart's by default)."""
+    return DATA_DIR / "reference" / f"trainer-runtimes-{version or CHARTS['kubeflow-trainer'].version}.json"
+
+
+@cache
+def chart_runtimes() -> dict[str, dict[str, Any]]:
+    """Name -> ClusterTrainingRuntime object, as the pinned chart renders it (read once)."""
+    doc = json.loads(runtimes_file().read_text())
+    return {r["metadata"]["name"]: r for r in doc["runtimes"]}
+
+
+def runtime_object(name: str) -> dict[str, Any]:
+    """The object the platform creates for runtime ``name``: the chart's, labelled as Pulumi's."""
+    obj = json.loads(json.dumps(chart_runtimes()[name]))  # a copy
+    obj["metadata"]["labels"] = {**obj["metadata"].get("labels", {}), "app.kubernetes.io/managed-by": "pulumi"}
+    return obj
+
+
 def trainer_values() -> dict[str, Any]:
     return {
         "jobset": {"install": True},
-        "runtimes": {"torchDistributed": {"enabled": True}},
+        # no built-in runtime, so no runtimes installer hook Job (see the module doc)
+        "runtimes": {"defaultEnabled": False, "torchDistributed": {"enabled": False}},
     }
 
 
@@ -58,6 +95,10 @@ class Training(pulumi.ComponentResource):
                 chart=CHARTS["kubeflow-trainer"], namespace=TRAINER_NAMESPACE, values=trainer_values(),
                 depends_on=list(args.depends_on)), opts=pulumi.ResourceOptions(parent=self))
             self.ready = addon.release
+            # after the release: it installs the CRDs (and the webhook the runtimes' label skips)
+            for runtime in PLATFORM_RUNTIMES:
+                custom_resource(f"{name}-runtime-{runtime}", runtime_object(runtime),
+                                pulumi.ResourceOptions(parent=self, depends_on=[addon.release]))
         else:
             self.ready = k8s.kustomize.v2.Directory(
                 f"{name}-training-operator",
