@@ -27,9 +27,15 @@ FIXTURES = Path(__file__).parent / "fixtures" / "policies"
 NG = "aws:eks/nodeGroup:NodeGroup"
 
 
-def foundation() -> list[SimpleNamespace]:
-    """The trimmed prod plan as recorded resources (fresh copies)."""
-    doc = json.loads((FIXTURES / "prod-foundation.json").read_text())
+#: the stack the fixture's URNs name: one whose name says no environment, so a test sets the
+#: environment through the pack config or the ``env`` tag (``foundation(stack="prod")`` keeps
+#: the recorded name, whose environment then wins over both)
+FIXTURE_STACK = "fixture"
+
+
+def foundation(stack: str = FIXTURE_STACK) -> list[SimpleNamespace]:
+    """The trimmed prod plan as recorded resources (fresh copies), its URNs naming ``stack``."""
+    doc = json.loads((FIXTURES / "prod-foundation.json").read_text().replace("urn:pulumi:prod::", f"urn:pulumi:{stack}::"))
     return [record(r["type"], r["name"], r["inputs"], urn=r["urn"], parent=r["parent"], **r["options"])
             for r in doc["resources"]]
 

@@ -224,14 +224,14 @@ def test_shipped_stacks_fit_their_budget(stack):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(l4_hours=st.floats(0, 730), train_hours=st.floats(0, 730), nat=st.floats(0, 5000), efs=st.floats(0, 5000),
-       discount=st.floats(0, 0.9), per_az=st.booleans())
+@given(l4_hours=st.floats(0, 730), train_hours=st.floats(0, 730), nat=st.floats(0, 2000), efs=st.floats(0, 2000),
+       discount=st.floats(0, 0.7), per_az=st.booleans())
 def test_any_dev_variant_adds_up_and_is_ordered(l4_hours, train_hours, nat, efs, discount, per_az):
     raw = edit(raw_config("dev"), "gpufleet:cost.busy", {"shared-l4": {"hours": l4_hours}, "train-spot": {"hours": train_hours}})
     edit(raw, "gpufleet:cost.nat_gb", nat)
     edit(raw, "gpufleet:cost.efs_gb", efs)
     edit(raw, "gpufleet:cost.spot_discount", discount)
-    edit(raw, "gpufleet:cost.budget_usd", 1_000_000)
+    edit(raw, "gpufleet:cost.budget_usd", 10_000)  # dev's ceiling
     if per_az:
         edit(raw, "gpufleet:network.nat", "per_az")
     est = estimate(validate(raw))

@@ -22,7 +22,7 @@ from .policy_support import check, check_stack, find, foundation, pack, record, 
 
 def test_every_policy_has_a_config_schema_a_level_and_a_unique_name():
     names = [p.name for p in pack.POLICIES]
-    assert len(names) == len(set(names)) == 19
+    assert len(names) == len(set(names)) == 20
     for p in pack.POLICIES:
         assert p.config_schema is not None, p.name
         assert p.enforcement_level == EnforcementLevel.MANDATORY, p.name
@@ -100,22 +100,58 @@ def test_max_gpu_nodes_per_stack():
 
 # ---- spend ----
 
-def test_gpu_spend_at_max_against_the_budget_by_hand():
+def test_node_spend_at_max_against_the_budget_by_hand():
+    """Every node pool at max for 730 h, spot at the discount prod's ceilings assume (30 %
+    off), whatever the stack or the pack config hopes for; the budget counts below the
+    ceiling only."""
     prices = bundled()
-    # mig-a100: 2 on-demand p4d; train-a100: 4 spot at the dearer of p4d/p4de (60 % off); infer-l40s: 6 g6e.xlarge
     mig = 2 * prices.instance_hour("p4d.24xlarge") * 730
-    train = 4 * prices.instance_hour("p4de.24xlarge") * 0.4 * 730
+    train = 4 * prices.instance_hour("p4de.24xlarge") * 0.7 * 730
     infer = 6 * prices.instance_hour("g6e.xlarge") * 730
-    total = mig + train + infer
+    system = 5 * prices.instance_hour("m7i.xlarge") * 730
+    total = mig + train + infer + system
     recs = foundation()
-    assert check_stack("gpu-spend-within-budget", recs, {"budgetUsd": round(total) + 1}) == []
-    assert check_stack("gpu-spend-within-budget", recs, {"budgetUsd": 12000}) == [
-        f"estimated max monthly GPU spend ${total:,.0f} (every GPU pool at max nodes, 730 h) exceeds the budget of "
-        f"$12,000: mig-a100 ${mig:,.0f} (2 x p4d.24xlarge on-demand), train-a100 ${train:,.0f} "
-        f"(4 x p4d.24xlarge/p4de.24xlarge spot), infer-l40s ${infer:,.0f} (6 x g6e.xlarge on-demand)"]
-    # a smaller spot discount makes spot dearer
-    cheap = check_stack("gpu-spend-within-budget", recs, {"budgetUsd": round(total) + 1, "spotDiscount": 0.5})
-    assert cheap and cheap[0].startswith("estimated max monthly GPU spend $")
+    prod = {"environment": "prod"}
+    assert check_stack("gpu-spend-within-budget", recs, {**prod, "budgetUsd": round(total) + 1}) == []
+    [message] = check_stack("gpu-spend-within-budget", recs, {**prod, "budgetUsd": 12000})
+    assert message.startswith(
+        f"estimated max monthly node spend ${total:,.0f} (every node pool at max nodes, 730 h, spot 30% below "
+        f"on-demand as the prod ceilings assume) exceeds the budget of $12,000 (ceiling $150,000); "
+        f"not even free spot capacity would fit: train-a100 ${train:,.0f} (4 x p4d.24xlarge/p4de.24xlarge spot), "
+        f"mig-a100 ${mig:,.0f} (2 x p4d.24xlarge on-demand), infer-l40s ${infer:,.0f} "
+        f"(6 x g6e.xlarge on-demand), system ${system:,.0f} (5 x m7i.xlarge on-demand)"), message
+    # a hopeful spot discount in the pack config does not make spot cheaper ...
+    assert check_stack("gpu-spend-within-budget", recs, {**prod, "budgetUsd": round(total) + 1, "spotDiscount": 0.9}) == []
+    assert check_stack("gpu-spend-within-budget", recs, {**prod, "budgetUsd": round(total) - 100, "spotDiscount": 0.9})
+    # ... a more pessimistic one does
+    assert check_stack("gpu-spend-within-budget", recs, {**prod, "budgetUsd": round(total) + 1, "spotDiscount": 0.1})
+    # a budget above the ceiling counts as the ceiling
+    assert check_stack("gpu-spend-within-budget", recs, {"environment": "dev", "budgetUsd": 10_000_000})
+
+
+def test_the_break_even_discount_is_in_the_message():
+    recs = foundation()
+    prices = bundled()
+    fixed = (2 * prices.instance_hour("p4d.24xlarge") + 6 * prices.instance_hour("g6e.xlarge")
+             + 5 * prices.instance_hour("m7i.xlarge")) * 730
+    spot = 4 * prices.instance_hour("p4de.24xlarge") * 730
+    budget = fixed + spot * 0.5  # fits only if spot is at least 50 % off
+    [message] = check_stack("gpu-spend-within-budget", recs, {"environment": "prod", "budgetUsd": round(budget)})
+    assert "it fits only if spot stays at least 50% below on-demand" in message
+
+
+def test_the_stack_name_decides_the_environment_not_its_config_or_tags():
+    """A stack named prod is judged as prod even when the pack config and every tag say dev."""
+    recs = foundation(stack="prod")
+    for r in recs:
+        if isinstance(r.inputs.get("tags"), dict):
+            r.inputs["tags"]["env"] = "dev"
+    mig = find(recs, "pool-mig-a100-ng")
+    mig.inputs["capacityType"] = "SPOT"
+    assert check("no-spot-for-prod-inference", mig, {"environment": "dev"})  # prod's rule applies
+    dev_named = foundation(stack="research-dev")
+    assert check("gpu-instance-type-allowlist", find(dev_named, "pool-mig-a100-ng"), {"environment": "prod"}), \
+        "a stack named *-dev gets dev's allowlist even if its pack config claims prod"
 
 
 def test_cost_tool_installed():

@@ -13,11 +13,11 @@ import json
 import yaml
 
 from gpufleet import cli
-from gpufleet.reports.policy import CONFIG_DIR, load_pack, pack_config
+from gpufleet.reports.policy import CONFIG_DIR, load_pack, pack_config, violations
 from modules.cost.pricing import bundled
 
 from .conftest import shipped_plan
-from .helpers import STACKS, raw_config
+from .helpers import STACKS, raw_config, render
 
 pack = load_pack()
 from gpufleet_policies import offline  # noqa: E402
@@ -71,16 +71,29 @@ def test_prod_scale_to_zero_knows_its_always_on_pool(prod_plan):
     assert [v.name for v in found] == ["pool-infer-l40s-ng"]
 
 
-def test_ten_on_demand_p4d_nodes_in_dev_fail_the_plan(tmp_path, capsys):
+def ten_p4d_in_dev() -> dict:
     raw = raw_config("dev")
     raw["gpufleet:pools"]["gpu"].append(
         {"name": "big-train", "purpose": "training", "instance_types": ["p4d.24xlarge"], "max": 10})
-    stack_file = tmp_path / "Pulumi.p4d.yaml"
-    stack_file.write_text(yaml.safe_dump({"config": raw}))
+    return raw
 
-    assert cli.main(["plan", str(stack_file), "--json"]) == 1  # config validation passes; the pack refuses it
-    doc = json.loads(capsys.readouterr().out)
-    verdicts = {(v["policy"], v["level"]): v["message"] for v in doc["policy"]["violations"]}
+
+def test_ten_on_demand_p4d_nodes_in_dev_stop_at_the_config_guard(tmp_path, capsys):
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(yaml.safe_dump({"config": ten_p4d_in_dev()}))
+    assert cli.main(["plan", str(stack_file), "--json"]) == 2  # the first cost guard: config
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "gpufleet:cost.budget_usd" in err and "big-train $" in err
+
+
+def test_ten_on_demand_p4d_nodes_in_dev_fail_the_pack_on_their_own(monkeypatch, capsys):
+    """The second guard alone: with the config guard switched off, the pack refuses the plan."""
+    from modules.schema import ceilings
+
+    monkeypatch.setattr(ceilings, "check", lambda cfg: None)
+    raw = ten_p4d_in_dev()
+    plan = render(raw, stack="dev")
+    verdicts = {(v.policy, v.level): v.message for v in violations(plan)}
     assert verdicts[("gpu-instance-type-allowlist", "mandatory")] == (
         "GPU pool 'big-train' uses p4d.24xlarge, not allowed in dev (allowed: g4dn.*, g5.*, g6.*, g6e.*, gr6.*)")
     assert verdicts[("max-gpu-nodes-per-pool", "mandatory")] == (
@@ -90,12 +103,11 @@ def test_ten_on_demand_p4d_nodes_in_dev_fail_the_plan(tmp_path, capsys):
     big = 10 * bundled().instance_hour("p4d.24xlarge") * 730  # $160,291 on the bundled table
     budget = raw["gpufleet:cost"]["budget_usd"]
     message = verdicts[("gpu-spend-within-budget", "mandatory")]
-    assert message.startswith("estimated max monthly GPU spend $")
-    assert (f"(every GPU pool at max nodes, 730 h) exceeds the budget of ${budget:,.0f}: "
-            f"big-train ${big:,.0f} (10 x p4d.24xlarge on-demand), ") in message
+    assert message.startswith("estimated max monthly node spend $")
+    assert f"exceeds the budget of ${budget:,.0f} (ceiling $10,000)" in message
+    assert f"big-train ${big:,.0f} (10 x p4d.24xlarge on-demand), " in message
     assert verdicts[("max-gpu-nodes-per-stack", "mandatory")] == (
         "the GPU pools can scale to 14 nodes together (big-train 10, shared-l4 2, train-spot 2); dev allows at most 8")
-    assert doc["resources"]  # the plan itself still rendered
 
 
 def test_policy_pack_config_files_match_the_stacks(capsys):
@@ -112,6 +124,6 @@ def test_policy_pack_config_files_match_the_stacks(capsys):
 
 def test_policy_command_prints_the_verdicts(capsys):
     assert cli.main(["policy", "staging"]) == 0
-    assert capsys.readouterr().out == "Policy pack gpufleet (19 policies): no violations\n"
+    assert capsys.readouterr().out == "Policy pack gpufleet (20 policies): no violations\n"
     assert cli.main(["policy", "staging", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"pack": "gpufleet", "violations": []}

@@ -134,8 +134,25 @@ def test_public_endpoint_allowlist(prefix, a):
     if prefix == 0:
         with pytest.raises(ConfigError, match="never 0.0.0.0/0"):
             validate(raw)
+    elif prefix < 16:  # dev's ceiling: no range broader than /16 (a few /1s are the internet too)
+        with pytest.raises(ConfigError, match=r"public_cidrs\[0\].*a range of /16 or narrower"):
+            validate(raw)
     else:
         assert validate(raw).cluster.endpoint.public_cidrs[0].prefixlen == prefix
+
+
+@FAST
+@given(prefixes=st.lists(st.integers(16, 32), min_size=1, max_size=6), seconds=st.lists(st.integers(0, 255), min_size=6,
+                                                                                   max_size=6, unique=True))
+def test_public_endpoint_allowlist_union(prefixes, seconds):
+    cidrs = [str(ipaddress.IPv4Network(f"198.{s}.0.0/{p}", strict=False)) for p, s in zip(prefixes, seconds)]
+    raw = edit(raw_config("dev"), "gpufleet:cluster.endpoint.public_cidrs", cidrs)
+    total = sum(n.num_addresses for n in ipaddress.collapse_addresses(ipaddress.IPv4Network(c) for c in cidrs))
+    if total > 65536:
+        with pytest.raises(ConfigError, match="an allowlist of at most 65,536 addresses"):
+            validate(raw)
+    else:
+        assert validate(raw)
 
 
 @FAST

@@ -56,6 +56,8 @@ def test_set_edits_existing_keys_with_yaml_values(stacks, capsys):
                          "--set", f"pools.gpu[train-a100].max={old_max + 2}",
                          "--set", "gpufleet:network.cidr=10.40.0.0/16",
                          "--set", "gpufleet:pools.gpu[2].always_on=true",
+                         # two more p4d/p4de nodes at max: the budget must cover them (ceiling guard)
+                         "--set", "gpufleet:cost.budget_usd=130000",
                          "--stacks-dir", str(stacks))
     assert code == 0, err
     raw = written(stacks, "prod-west")
@@ -104,7 +106,7 @@ def test_a_set_value_that_breaks_the_stack_is_rejected_before_writing(stacks, ca
 @pytest.mark.parametrize("args, message", [
     (["prod", "prod-w1", "--region", "us-west-1"], "--region us-west-1: has 2 AZs (us-west-1a, us-west-1c); the source stack uses 3"),
     (["dev", "dev-x", "--region", "mars-1"], "--region 'mars-1': not a region gpufleet knows"),
-    (["dev", "Dev_X", "--region", "us-west-2"], "new stack name 'Dev_X': expected 1-40 lowercase letters"),
+    (["dev", "Dev_X", "--region", "us-west-2"], "stacks/Pulumi.Dev_X.yaml: stack name: got 'Dev_X'; expected a lowercase name of 1-17"),
     (["dev", "dev-x", "--region", "us-west-2", "--azs", "us-west-2a"], "--azs: give 2 distinct AZs"),
     (["dev", "dev-x", "--region", "us-west-2", "--set", "novalue"], "--set 'novalue': expected key.path=value"),
 ])

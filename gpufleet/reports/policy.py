@@ -38,10 +38,9 @@ def stack_facts(cfg: StackConfig) -> dict[str, Any]:
     }
     budget = getattr(cfg.cost, "budget_usd", None)
     if budget is not None:
-        facts["budgetUsd"] = float(budget)
-    discount = getattr(cfg.cost, "spot_discount", None)
-    if isinstance(discount, (int, float)):
-        facts["spotDiscount"] = float(discount)
+        facts["budgetUsd"] = float(budget)  # the pack counts it only below the environment's ceiling
+    # no spotDiscount: the pack prices spot at the discount the environment's ceilings assume,
+    # never at the stack's own (more hopeful) figure
     return facts
 
 

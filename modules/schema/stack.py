@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from .. import catalog
-from . import cost, ml, storage, teams
+from . import ceilings, cost, ml, storage, teams
 from .base import StrictModel, fail
 from .cost import CostConfig
 from .foundation import ClusterConfig, CostTags, Environment, NetworkConfig, SharedStack
@@ -85,7 +85,7 @@ class StackConfig(StrictModel):
             if team.name in seen:
                 fail(f"teams[{i}].name", team.name, "a team name not used by another team")
             seen.add(team.name)
-        for section in (teams, storage, ml, cost):
+        for section in (teams, storage, ml, cost, ceilings):
             section.check(self)
         return self
 

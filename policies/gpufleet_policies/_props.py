@@ -117,9 +117,13 @@ def tags_of(props: Any, key: str = "tags") -> dict[str, str]:
     return {k: v for k, v in raw.items() if known(v)} if isinstance(raw, Mapping) else {}
 
 
-def environment(config: Mapping[str, Any], *props: Any) -> str | None:
-    """The stack's environment: the policy config's ``environment``, else the ``env``
-    cost-allocation tag of the resource(s) at hand (every taggable gpufleet resource carries it)."""
+def environment(config: Mapping[str, Any], *props: Any, urn: Any = None) -> str | None:
+    """The stack's environment: what the stack's name says (from ``urn``) when it says one;
+    else the policy config's ``environment``; else the ``env`` cost-allocation tag of the
+    resource(s) at hand (every taggable gpufleet resource carries it)."""
+    env = urn_environment(urn)
+    if env:
+        return env
     env = config.get("environment")
     if env:
         return str(env)
@@ -130,7 +134,30 @@ def environment(config: Mapping[str, Any], *props: Any) -> str | None:
     return None
 
 
+def urn_stack(urn: Any) -> str | None:
+    """The stack segment of a URN (``urn:pulumi:<stack>::<project>::...``)."""
+    if not isinstance(urn, str) or not urn.startswith("urn:pulumi:"):
+        return None
+    return urn.removeprefix("urn:pulumi:").split("::", 1)[0] or None
+
+
+def urn_environment(urn: Any) -> str | None:
+    """The environment the stack's *name* says (``modules.environments``): a stack file or a
+    pack config that claims another cannot change it."""
+    from modules.environments import environment_of
+
+    stack = urn_stack(urn)
+    return environment_of(stack) if stack else None
+
+
 def stack_environment(config: Mapping[str, Any], resources: Iterable[Any]) -> str | None:
+    """The stack's environment: from its name (any resource's URN) first; else the pack
+    config's ``environment``; else the resources' ``env`` tag."""
+    resources = list(resources)
+    for r in resources:
+        env = urn_environment(getattr(r, "urn", None))
+        if env:
+            return env
     env = config.get("environment")
     if env:
         return str(env)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import date
+from typing import Any
 
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy)
 
 from modules import catalog
 
-from ._props import CLUSTER, get, known, plain
+from ._props import CLUSTER, environment, get, known, plain
 
 MANDATORY = EnforcementLevel.MANDATORY
 
@@ -57,6 +58,26 @@ def endpoint_not_open(args: ResourceValidationArgs, report: ReportViolation) -> 
         shown = ", ".join(open_to_all) or "no publicAccessCidrs (AWS default 0.0.0.0/0)"
         report(f"EKS cluster '{args.name}' exposes its API endpoint to the whole internet ({shown}): "
                f"keep it private (cluster.endpoint.public: false) or list the CIDRs that may reach it")
+        return
+    # an allowlist of halves (0.0.0.0/1 + 128.0.0.0/1) is the internet too: judge the breadth
+    from modules.environments import ceilings
+
+    env = environment(args.get_config(), args.props, urn=args.urn) or "prod"
+    c = ceilings(env)
+    nets = [n for n in (_network(x) for x in cidrs) if n is not None]
+    wide = [str(n) for n in nets if n.prefixlen < c.min_public_prefix]
+    total = sum(n.num_addresses for n in ipaddress.collapse_addresses(n for n in nets if n.version == 4))
+    if wide or total > c.max_public_addresses:
+        report(f"EKS cluster '{args.name}' admits {total:,} addresses to its API endpoint"
+               f"{' (' + ', '.join(wide) + ' broader than /' + str(c.min_public_prefix) + ')' if wide else ''}; "
+               f"{env} allows at most {c.max_public_addresses:,} in ranges of /{c.min_public_prefix} or narrower")
+
+
+def _network(cidr: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        return None
 
 
 def _is_world(cidr: str) -> bool:
@@ -92,7 +113,8 @@ POLICIES = [
     ),
     ResourceValidationPolicy(
         name="eks-endpoint-not-public",
-        description="The EKS API endpoint is not open to 0.0.0.0/0.",
+        description="The EKS API endpoint is not open to the internet: no 0.0.0.0/0, and an allowlist no "
+                    "broader than the environment's ceiling (ranges of /16 or narrower, 65,536 addresses in all).",
         validate=endpoint_not_open,
         enforcement_level=MANDATORY,
         config_schema=PolicyConfigSchema(properties={}),

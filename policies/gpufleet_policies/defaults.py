@@ -22,8 +22,6 @@ ALLOWED_GPU_INSTANCE_TYPES = {
     "staging": [*_SMALL_GPUS, "p4d.24xlarge", "p4de.24xlarge"],
     "prod": [*_SMALL_GPUS, "p4d.24xlarge", "p4de.24xlarge", "p5.*", "p5e.*", "p5en.*"],
 }
-#: Monthly ceiling for the GPU pools at max (USD) when the stack declares no budget.
-GPU_BUDGET_USD = {"dev": 5_000, "staging": 15_000, "prod": 150_000}
 #: Environments that may run more than one NAT gateway.
 MULTI_NAT_ENVIRONMENTS = ["prod"]
 #: Environments whose training pools may run on-demand.

@@ -1,4 +1,5 @@
-"""GPU node pools: scale to zero, spot where it belongs, allowed instance types, node caps."""
+"""Node pools: GPU pools scale to zero, spot where it belongs, allowed instance types, node caps; the
+system pool within its environment's ceilings."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def spot_for_training(args: ResourceValidationArgs, report: ReportViolation) -> 
     if pool is None or pool.purpose != "training" or pool.capacity in ("SPOT", "UNKNOWN"):
         return
     config = args.get_config()
-    env = environment(config, args.props)
+    env = environment(config, args.props, urn=args.urn)
     exempt = config.get("onDemandEnvironments") or defaults.ON_DEMAND_TRAINING_ENVIRONMENTS
     if env is None or env in exempt:
         return
@@ -56,7 +57,7 @@ def no_spot_for_prod_inference(args: ResourceValidationArgs, report: ReportViola
     if pool is None or pool.purpose != "inference" or not pool.spot:
         return
     config = args.get_config()
-    env = environment(config, args.props)
+    env = environment(config, args.props, urn=args.urn)
     if env in (config.get("environments") or defaults.NO_SPOT_INFERENCE_ENVIRONMENTS):
         report(f"inference pool '{pool.pool}' runs on spot in {env}: a spot interruption would take "
                f"serving capacity away; production inference pools use on-demand capacity (capacity: on-demand)")
@@ -67,7 +68,7 @@ def instance_type_allowlist(args: ResourceValidationArgs, report: ReportViolatio
     if pool is None:
         return
     config = args.get_config()
-    env = environment(config, args.props)
+    env = environment(config, args.props, urn=args.urn)
     allowed = defaults.per_env(config, "allowedInstanceTypes", defaults.ALLOWED_GPU_INSTANCE_TYPES, env)
     bad = [t for t in pool.instance_types if not any(fnmatch(t, p) for p in allowed)]
     if bad:
@@ -80,11 +81,34 @@ def max_nodes_per_pool(args: ResourceValidationArgs, report: ReportViolation) ->
     if pool is None or pool.max_size is None:
         return
     config = args.get_config()
-    env = environment(config, args.props)
+    env = environment(config, args.props, urn=args.urn)
     limit = defaults.per_env(config, "maxNodes", defaults.MAX_NODES_PER_POOL, env)
     if pool.max_size > limit:
         report(f"GPU pool '{pool.pool}' can scale to {_n(pool.max_size)} nodes (scalingConfig.maxSize); "
                f"{env or 'this stack'} allows at most {limit} per pool")
+
+
+def system_pool_within_ceilings(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """The node groups that are not GPU pools (the system pool) get their environment's
+    instance families, size and node count: they are spend too."""
+    if args.resource_type != NODE_GROUP:
+        return
+    pool = pool_facts(args.props, args.name)
+    if pool.gpu:
+        return
+    from modules import catalog
+    from modules.environments import ceilings
+
+    env = environment(args.get_config(), args.props, urn=args.urn) or "prod"
+    c = ceilings(env)
+    bad = [t for t in pool.instance_types
+           if (it := catalog.instance_type(t)) is None or it.family not in c.system_families or it.vcpu > c.system_max_vcpu]
+    if bad:
+        report(f"system pool '{pool.pool}' uses {', '.join(bad)}; {env} system nodes are "
+               f"{', '.join(c.system_families)} with at most {c.system_max_vcpu} vCPUs")
+    if pool.max_size is not None and pool.max_size > c.system_max_nodes:
+        report(f"system pool '{pool.pool}' can scale to {_n(pool.max_size)} nodes; {env} allows at most "
+               f"{c.system_max_nodes}")
 
 
 def max_gpu_nodes_per_stack(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -100,6 +124,14 @@ def max_gpu_nodes_per_stack(args: StackValidationArgs, report: ReportViolation) 
 
 
 POLICIES = [
+    ResourceValidationPolicy(
+        name="system-pool-within-ceilings",
+        description="The system node group uses the environment's instance families, sizes and node count "
+                    "(modules/data/environment_ceilings.json).",
+        validate=system_pool_within_ceilings,
+        enforcement_level=MANDATORY,
+        config_schema=PolicyConfigSchema(properties={**ENV_PROP}),
+    ),
     ResourceValidationPolicy(
         name="gpu-pool-scale-to-zero",
         description="GPU node pools scale to zero (min 0) unless marked always-on.",
