@@ -91,6 +91,23 @@ def stack_runs_on(stack_file: Path, run_id: str, attempt: str) -> list[str]:
     return runs_on(ci_runner, run_id, attempt)
 
 
+def environments(stacks: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """({"prod": [...], "nonprod": [...]}, stacks whose name says no environment), by the
+    rule the config and the policy pack apply (``modules.environments.environment_of``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from modules.environments import environment_of
+
+    out: dict[str, list[str]] = {"prod": [], "nonprod": []}
+    unknown = []
+    for stack in sorted(set(stacks)):
+        env = environment_of(stack)
+        if env is None:
+            unknown.append(stack)
+        else:
+            out["prod" if env == "prod" else "nonprod"].append(stack)
+    return out, unknown
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stacks", nargs="*", help="stack names (stacks/Pulumi.<stack>.yaml)")
@@ -98,8 +115,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stacks-dir", type=Path, default=Path("stacks"))
     parser.add_argument("--run-id", default=os.environ.get("GITHUB_RUN_ID", ""))
     parser.add_argument("--run-attempt", default=os.environ.get("GITHUB_RUN_ATTEMPT", ""))
+    parser.add_argument("--environments", action="store_true",
+                        help="print prod=[...] and nonprod=[...] (GITHUB_OUTPUT lines) by the stacks' names")
     args = parser.parse_args(argv)
     stacks = list(args.stacks) + (json.loads(args.stacks_json) if args.stacks_json else [])
+    if args.environments:
+        split, unknown = environments(stacks)
+        for stack in unknown:
+            print(f"::error file={args.stacks_dir / f'Pulumi.{stack}.yaml'}::stack {stack}: its name says no "
+                  "environment (dev, staging or prod, alone or as its first or last dash-separated word)",
+                  file=sys.stderr)
+        if unknown:
+            return 2
+        for key in ("prod", "nonprod"):
+            print(f"{key}={json.dumps(split[key], separators=(',', ':'))}")
+        return 0
     runners, failed = {}, False
     for stack in stacks:
         path = args.stacks_dir / f"Pulumi.{stack}.yaml"

@@ -323,8 +323,28 @@ def test_changed_stacks_matrix(tmp_path, matrix_script, changed, stacks, prod):
     (tmp_path / "changed.txt").write_text("\n".join(changed) + "\n")
     outputs = _run_step(matrix_script, tmp_path, {"RUNNER_TEMP": str(tmp_path)})
     assert json.loads(outputs["stacks"]) == stacks
+    env_step = step(load("changed-stacks.yml")["jobs"]["changes"], name="Environments")["run"]
+    outputs = _run_step(env_step.replace("python scripts/", f"{sys.executable} {ROOT}/scripts/"), tmp_path,
+                        {"RUNNER_TEMP": str(tmp_path), "STACKS": json.dumps(stacks)})
     assert json.loads(outputs["prod"]) == prod
     assert json.loads(outputs["nonprod"]) == [s for s in stacks if s not in prod]
+
+
+@pytest.mark.parametrize("stack, env", [("prod", "prod"), ("prod-eu", "prod"), ("eu-prod", "prod"), ("dev", "nonprod"),
+                                        ("research-dev", "nonprod"), ("staging", "nonprod")])
+def test_the_approval_gate_uses_the_stack_name_rule(stack, env):
+    """CI's prod gate and the config/pack environment come from one function."""
+    import importlib.util
+
+    from modules.environments import environment_of
+
+    spec = importlib.util.spec_from_file_location("ci_runners", ROOT / "scripts" / "ci_runners.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    split, unknown = mod.environments([stack])
+    assert unknown == [] and stack in split[env]
+    assert (environment_of(stack) == "prod") == (env == "prod")
+    assert mod.environments(["qa"]) == ({"prod": [], "nonprod": []}, ["qa"])
 
 
 def test_deploy_runs_pulumi_up_on_merge_with_prod_behind_an_environment():
