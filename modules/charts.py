@@ -37,6 +37,10 @@ CHARTS: dict[str, ChartRef] = {
     "kserve-crd": ChartRef("oci://ghcr.io/kserve/charts/kserve-crd", "v0.20.0", None, None),
     "kserve-resources": ChartRef(
         "oci://ghcr.io/kserve/charts/kserve-resources", "v0.20.0", None, "kserve-resources-v0.20.0.json"),
+    "kserve-runtime-configs": ChartRef(
+        "oci://ghcr.io/kserve/charts/kserve-runtime-configs", "v0.20.0", None, "kserve-runtime-configs-v0.20.0.json"),
+    "metrics-server": ChartRef(
+        "metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/", "metrics-server-3.13.1.json"),
     "cost-analyzer": ChartRef(
         "cost-analyzer", "2.4.2", "https://kubecost.github.io/cost-analyzer/", "cost-analyzer-2.4.2.json"),
     "opencost": ChartRef("opencost", "2.5.17", "https://opencost.github.io/opencost-helm-chart", "opencost-2.5.17.json"),

@@ -66,11 +66,11 @@ def import_mig(ref: Path) -> None:
 
 
 def import_schemas(ref: Path) -> None:
-    for folder in ("crds", "helm-values"):
-        dest = DATA / "reference" / folder
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(ref / folder, dest)
+    """Refresh the CRDs, chart defaults and chart archives the reference holds. Files the
+    project added itself (defaults it extracted from an archive the reference has no values
+    file for, e.g. kserve-runtime-configs, metrics-server) stay: the copy merges, never wipes."""
+    for folder in ("crds", "helm-values", "charts"):
+        shutil.copytree(ref / folder, DATA / "reference" / folder, dirs_exist_ok=True)
 
 
 def main(argv: list[str]) -> int:

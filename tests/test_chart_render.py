@@ -25,7 +25,7 @@ from gpufleet import chart_render as cr
 from gpufleet import plan as planner
 from gpufleet.engine import UNKNOWN
 from modules.charts import CHARTS
-from modules.k8s_schema import has_crd_schema, validate_custom_resource
+from modules.k8s_schema import has_crd_schema, manifest, validate_custom_resource
 
 from .conftest import shipped_plan
 from .helpers import ROOT, STACKS
@@ -209,23 +209,61 @@ def test_kserve_runs_in_standard_mode(rendered):
     assert json.loads(config_map["data"]["deploy"])["defaultDeploymentMode"] in ("Standard", "RawDeployment")
 
 
-def test_trainer_installs_the_torch_distributed_runtime(rendered):
+def test_trainer_runtime_comes_from_the_platform_not_a_hook(rendered):
+    """The chart's runtime installer (a hook Job pulling alpine and running apk add) is off;
+    the plan declares torch-distributed itself (tests/test_trainer_runtimes.py checks its spec)."""
     if rendered.plan.config.ml.training != "trainer":
         pytest.skip("the v1 training operator has no ClusterTrainingRuntimes")
     trainer = rendered.chart("kubeflow-trainer")
-    # the chart applies its runtimes from a ConfigMap with a post-install hook Job
-    [job] = [j for j in trainer.find("Job")
-             if "post-install" in j["metadata"].get("annotations", {}).get("helm.sh/hook", "")]
-    [source] = [v["configMap"]["name"] for v in job["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
-    [config_map] = trainer.find("ConfigMap", source)
-    runtimes = [m.obj for m in cr.split_manifests({"runtimes.yaml": config_map["data"]["runtimes.yaml"]})]
-    [torch] = [r for r in runtimes
-               if r["kind"] == "ClusterTrainingRuntime" and r["metadata"]["name"] == "torch-distributed"]
-    assert has_crd_schema(torch["apiVersion"], "ClusterTrainingRuntime")
-    assert validate_custom_resource(torch) == []
+    assert not [j for j in trainer.find("Job") if "helm.sh/hook" in j["metadata"].get("annotations", {})]
+    declared = [r for r in rendered.plan.resources if r.type.endswith(":ClusterTrainingRuntime")]
+    assert [r.inputs["metadata"]["name"] for r in declared] == ["torch-distributed"]
+    assert validate_custom_resource(manifest(declared[0].type, declared[0].inputs)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 finding 2/4: fixed next")
+EXAMPLE_ISVC = ROOT / "examples" / "inferenceservice-mig.yaml"
+
+
+def readme_inference_service() -> dict:
+    """The InferenceService of the README's "Submit an inference service"."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Submit an inference service"):]
+    return yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+
+
+def inference_examples() -> list[tuple[str, dict]]:
+    return [("examples/inferenceservice-mig.yaml", yaml.safe_load(EXAMPLE_ISVC.read_text())),
+            ("README", readme_inference_service())]
+
+
+def selected_runtimes(predictor: dict, runtimes: list[dict]) -> list[dict]:
+    """The ClusterServingRuntimes KServe would pick for ``predictor.model``, best first: not
+    disabled, single-model, multi-node only for a ``workerSpec``, the model format (and its
+    version, when given) among the runtime's ``autoSelect`` formats (no ``runtime`` named),
+    higher ``priority`` first (kserve ``getClusterServingRuntimes``, ``RuntimeSupportsModel``,
+    ``sortSupportedRuntimeByPriority``)."""
+    model = predictor["model"]
+    fmt = model["modelFormat"]
+    label = f"{fmt['name']}:{fmt['version']}" if fmt.get("version") else fmt["name"]
+    out = []
+    for rt in runtimes:
+        spec = rt["spec"]
+        if model.get("runtime") and rt["metadata"]["name"] != model["runtime"]:
+            continue
+        labels = set()
+        for f in spec.get("supportedModelFormats") or ():
+            if model.get("runtime") or f.get("autoSelect"):
+                labels |= {f["name"], *([f"{f['name']}:{f['version']}"] if f.get("version") else [])}
+        if (not spec.get("disabled") and not spec.get("multiModel") and label in labels
+                and ("workerSpec" in spec) == ("workerSpec" in predictor)):
+            out.append(rt)
+
+    def priority(rt: dict) -> int:
+        return max((f.get("priority", 0) for f in rt["spec"]["supportedModelFormats"] if f["name"] == fmt["name"]),
+                   default=0)
+    return sorted(out, key=priority, reverse=True)
+
+
 def test_cluster_serving_runtimes_exist_when_kserve_is_on(rendered):
     if not rendered.plan.config.ml.kserve:
         pytest.skip("KServe is off")
@@ -233,13 +271,175 @@ def test_cluster_serving_runtimes_exist_when_kserve_is_on(rendered):
     assert runtimes, "KServe 0.20's kserve-resources ships no runtimes (they are in kserve-runtime-configs)"
     crds = cr.chart_crds(rendered.releases)
     assert all(cr.custom_resource_errors(r, crds) == [] for r in runtimes)
+    # only the Hugging Face server (the chart switches its multi-node variant with it)
+    assert {r["metadata"]["name"] for r in runtimes if not r["spec"].get("disabled")} == \
+        {"kserve-huggingfaceserver", "kserve-huggingfaceserver-multinode"}
+    # the documented InferenceServices find a runtime for their modelFormat
+    for source, isvc in inference_examples():
+        chosen = selected_runtimes(isvc["spec"]["predictor"], runtimes)
+        assert chosen, f"{source}: no enabled runtime serves {isvc['spec']['predictor']['model']['modelFormat']}"
+        assert chosen[0]["metadata"]["name"] == "kserve-huggingfaceserver", source
 
 
-@pytest.mark.xfail(strict=True, reason="issue #10 finding 2/4: fixed next")
+def _quantity(resource: str, q) -> int:
+    from modules.ml.quotas import parse_cpu_millis, parse_memory_mib
+
+    return parse_cpu_millis(q) if resource == "cpu" else parse_memory_mib(q) if resource == "memory" else int(q)
+
+
+def predictor_resources(predictor: dict, runtime: dict, config: dict) -> dict[str, dict[str, int]]:
+    """The predictor container's resources as the Deployment gets them: KServe's webhook fills
+    each missing cpu/memory request and limit from ``inferenceservice-config`` (empty values
+    are skipped), the runtime's container is merged underneath key by key (strategic merge),
+    and the API server defaults a request that has a limit only to the limit."""
+    own = predictor["model"].get("resources") or {}
+    filled: dict[str, dict] = {"requests": dict(own.get("requests") or {}), "limits": dict(own.get("limits") or {})}
+    for kind, key in (("requests", "Request"), ("limits", "Limit")):
+        for res in ("cpu", "memory"):
+            default = config.get(f"{res}{key}", "")
+            if default and res not in filled[kind]:
+                filled[kind][res] = default
+    [container] = [c for c in runtime["spec"]["containers"] if c["name"] == "kserve-container"]
+    base = container.get("resources") or {}
+    merged = {kind: {**(base.get(kind) or {}), **filled[kind]} for kind in ("requests", "limits")}
+    for res, q in merged["limits"].items():
+        merged["requests"].setdefault(res, q)
+    return {kind: {r: _quantity(r, q) for r, q in vals.items()} for kind, vals in merged.items()}
+
+
+def test_inference_services_are_valid_pods_that_fit_the_serving_pool(rendered):
+    """KServe fills in the resources a predictor leaves out: the documented InferenceServices
+    must still be valid pods (no request above its limit; KServe's default CPU limit of 1 made
+    the example's 2-CPU request one), and a default-sized predictor must fit once per GPU unit
+    (MIG slice, time-slice, GPU) of a serving node."""
+    from modules.ml.quotas import node_capacity
+    from modules.schema.ml import serving_pool
+
+    cfg = rendered.plan.config
+    if not cfg.ml.kserve:
+        pytest.skip("KServe is off")
+    [config_map] = rendered.chart("kserve-resources").find("ConfigMap", "inferenceservice-config")
+    config = json.loads(config_map["data"]["inferenceService"])["resource"]
+    runtimes = rendered.objects("ClusterServingRuntime")
+    k = cfg.ml.kueue
+    for source, isvc in inference_examples():
+        predictor = isvc["spec"]["predictor"]
+        res = predictor_resources(predictor, selected_runtimes(predictor, runtimes)[0], config)
+        for name, limit in res["limits"].items():
+            assert res["requests"][name] <= limit, (source, name, res)
+        pool = predictor.get("nodeSelector", {}).get("gpufleet.io/pool")
+        if pool in {p.name for p in cfg.pools.gpu}:
+            node = node_capacity(cfg.pool(pool), k.node_reserved_cpu_millis, k.node_reserved_memory_mib)
+            assert res["requests"]["cpu"] <= node.cpu_millis and res["requests"]["memory"] <= node.memory_mib, source
+    pool = serving_pool(cfg)
+    node = node_capacity(pool, k.node_reserved_cpu_millis, k.node_reserved_memory_mib)
+    units = sum(node.gpus.values())
+    resource = next(iter(node.gpus))
+    bare = {"model": {"modelFormat": {"name": "huggingface"}, "resources": {"limits": {resource: 1}}}}
+    res = predictor_resources(bare, selected_runtimes(bare, runtimes)[0], config)
+    assert units * res["requests"]["cpu"] <= node.cpu_millis, (pool.name, units, res)
+    assert units * res["requests"]["memory"] <= node.memory_mib, (pool.name, units, res)
+    assert all(res["requests"][r] <= res["limits"][r] for r in res["limits"])
+
+
+def _service_of(rendered: StackRender, namespace: str, name: str) -> tuple[cr.RenderedRelease, dict]:
+    found = [(r, m.obj) for r in rendered.releases for m in r.installed if m.kind == "Service"
+             and m.name == name and m.obj["metadata"].get("namespace", r.namespace) == namespace]
+    assert len(found) == 1, (namespace, name, found)
+    return found[0]
+
+
 def test_metrics_k8s_io_is_served_by_something(rendered):
-    served = [a for a in rendered.objects("APIService") if a["spec"].get("group") == "metrics.k8s.io"]
-    addons = [r for r in rendered.plan.by_type("aws:eks/addon:Addon") if r.inputs.get("addonName") == "metrics-server"]
-    assert served or addons, "no APIService for metrics.k8s.io (HPA, kubectl top) and no metrics-server add-on"
+    """KServe's default autoscaler in Standard mode is an HPA on cpu: it needs metrics.k8s.io."""
+    [api] = [a for a in rendered.objects("APIService") if a["spec"].get("group") == "metrics.k8s.io"]
+    assert api["metadata"]["name"] == "v1beta1.metrics.k8s.io" and api["spec"]["version"] == "v1beta1"
+    target = api["spec"]["service"]
+    rel, service = _service_of(rendered, target["namespace"], target["name"])
+    assert rel.chart == "metrics-server"
+    port = next(p for p in service["spec"]["ports"] if p["port"] == target["port"])
+    [deployment] = rel.find("Deployment")
+    pod = deployment["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    [container] = pod["spec"]["containers"]
+    assert port["targetPort"] in {p["name"] for p in container["ports"]}
+    # EKS kubelets serve certificates of the cluster CA (serverTLSBootstrap): verified, at the InternalIP
+    assert "--kubelet-preferred-address-types=InternalIP" in container["args"]
+    assert not any(a.startswith("--kubelet-insecure-tls") for a in container["args"])
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    system = rendered.plan.get("aws:eks/nodeGroup:NodeGroup", "pool-system-ng").inputs["labels"]
+    assert pod["spec"]["nodeSelector"].items() <= system.items()
+    pdbs = rel.find("PodDisruptionBudget")
+    if rendered.plan.config.environment != "prod":
+        assert deployment["spec"]["replicas"] == 1 and not pdbs
+        return
+    # prod: two replicas on two nodes, and a drain leaves one serving
+    assert deployment["spec"]["replicas"] == 2
+    [pdb] = pdbs
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    [term] = pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+
+
+def _grants(rule: dict, verb: str, resource: str, name: str | None) -> bool:
+    return (bool({"", "*"} & set(rule.get("apiGroups") or ()))
+            and bool({resource, "*"} & set(rule.get("resources") or ()))
+            and bool({verb, "*"} & set(rule.get("verbs") or ()))
+            and (not rule.get("resourceNames") or (name is not None and name in rule["resourceNames"])))
+
+
+def service_account_can(objects: list[dict], account: tuple[str, str], verb: str, resource: str, namespace: str,
+                        name: str | None = None) -> bool:
+    """Whether the rendered RBAC lets ``account`` (namespace, name) ``verb`` a core ``resource``
+    in ``namespace`` (``name``: one object; None: a list or watch of the namespace)."""
+    roles = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o
+             for o in objects if o["kind"] in ("ClusterRole", "Role")}
+    for binding in (o for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")):
+        bound_ns = binding["metadata"].get("namespace") if binding["kind"] == "RoleBinding" else None
+        if bound_ns not in (None, namespace):
+            continue
+        if not any(s["kind"] == "ServiceAccount" and (s.get("namespace"), s["name"]) == account
+                   for s in binding.get("subjects") or ()):
+            continue
+        ref = binding["roleRef"]
+        role = roles.get((ref["kind"], None if ref["kind"] == "ClusterRole" else bound_ns, ref["name"]))
+        if role and any(_grants(rule, verb, resource, name) for rule in role.get("rules") or ()):
+            return True
+    return False
+
+
+def test_cluster_autoscaler_can_read_its_priority_configmap(rendered):
+    """The priority expander lists and watches ConfigMaps in its namespace and reads its own:
+    the chart's RBAC grants it (the program declares no Role of its own for it)."""
+    from modules.ml.autoscaler import NAMESPACE, PRIORITY_CONFIGMAP
+
+    rel = rendered.chart("cluster-autoscaler")
+    assert "--expander=priority" in rel.values["customArgs"]
+    [deployment] = rel.find("Deployment")
+    account = (rel.namespace, deployment["spec"]["template"]["spec"]["serviceAccountName"])
+    objects = [m.obj for m in rel.installed]
+    for verb in ("list", "watch"):
+        assert service_account_can(objects, account, verb, "configmaps", NAMESPACE), verb
+    for verb in ("get", "watch"):
+        assert service_account_can(objects, account, verb, "configmaps", NAMESPACE, PRIORITY_CONFIGMAP), verb
+    assert not service_account_can(objects, account, "update", "configmaps", NAMESPACE, PRIORITY_CONFIGMAP)
+    assert not [r for r in rendered.plan.by_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+                if r.inputs["metadata"].get("namespace") == NAMESPACE and "autoscaler" in r.inputs["metadata"]["name"]]
+    # the priorities ConfigMap is the program's, in the namespace the autoscaler reads
+    names = {(r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"])
+             for r in rendered.plan.by_type("kubernetes:core/v1:ConfigMap")}
+    assert (NAMESPACE, PRIORITY_CONFIGMAP) in names
+
+
+def test_gpu_operator_leaves_confidential_computing_off(rendered):
+    """gpu-operator v26.7.0 turns its CC manager on by default, with defaultMode "on"."""
+    ref = CHARTS["gpu-operator"]
+    defaults = cr.render_release(ref.chart, ref.version, {}, "gpu-operator", "gpu-operator")
+    [default_policy] = defaults.find("ClusterPolicy")
+    assert default_policy["spec"]["ccManager"]["enabled"] is True  # what the chart does unasked
+    [policy] = rendered.chart("gpu-operator").find("ClusterPolicy")
+    assert policy["spec"]["ccManager"]["enabled"] is False
 
 
 # --- the module's own rules ---------------------------------------------------------------------

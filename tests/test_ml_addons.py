@@ -1,4 +1,4 @@
-"""ML add-ons: GPU Operator, EFA device plugin, cluster-autoscaler, training, serving.
+"""ML add-ons: GPU Operator, EFA device plugin, cluster-autoscaler, metrics-server, training, serving.
 Every chart value key exists in the pinned chart's defaults; every built-in object validates."""
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ from modules.helm_addon import check_values
 from modules.k8s_schema import has_crd_schema, manifest, validate_builtin
 from modules.ml.autoscaler import asg_name_pattern
 from modules.ml.gpu_operator import device_plugin_config
+from modules.ml.quotas import Capacity
+from modules.ml.serving import PredictorDefaults, predictor_defaults
 
 from .ml_helpers import HELM, by_name, manifests, release
 
 ML_RELEASES = {
     "gpu-operator": "gpu-operator", "cluster-autoscaler": "cluster-autoscaler", "kueue": "kueue",
     "kubeflow-trainer": "kubeflow-trainer", "cert-manager": "cert-manager", "kserve-crd": "kserve-crd",
-    "kserve": "kserve-resources", "aws-efa-k8s-device-plugin": "aws-efa-k8s-device-plugin",
+    "kserve": "kserve-resources", "kserve-runtime-configs": "kserve-runtime-configs",
+    "aws-efa-k8s-device-plugin": "aws-efa-k8s-device-plugin", "metrics-server": "metrics-server",
 }
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 
@@ -46,7 +49,7 @@ def test_every_ml_builtin_object_validates_for_the_cluster_version(any_stack_pla
         assert validate_builtin(obj, version) == [], (obj["kind"], obj["metadata"].get("name"))
         kinds.add(obj["kind"])
     assert {"Namespace", "ConfigMap", "ResourceQuota", "LimitRange", "NetworkPolicy", "PriorityClass",
-            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "Role", "RoleBinding"} <= kinds
+            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} <= kinds
 
 
 def test_gpu_operator_on_eks_amis(any_stack_plan):
@@ -125,8 +128,9 @@ def test_priority_expander_puts_spot_pools_above_on_demand(any_stack_plan):
     asg = "eks-train-spot-0ac6e1f4-4b7e-2c1d-9a3f-1234567890ab"
     assert re.match(asg_name_pattern("train-spot"), asg)
     assert not re.match(asg_name_pattern("train"), asg)
-    role = by_name(manifests(any_stack_plan, "Role"), "cluster-autoscaler-priority-expander")
-    assert any("cluster-autoscaler-priority-expander" in r.get("resourceNames", []) for r in role["rules"])
+    # the chart's ClusterRole lets the autoscaler read it (test_chart_render): no Role of our own
+    assert not [r for r in manifests(any_stack_plan, "Role") if r["metadata"]["namespace"] == "kube-system"
+                and "cluster-autoscaler" in r["metadata"]["name"]]
 
 
 def test_autoscaler_pod_identity_role_is_scoped_to_this_clusters_groups(any_stack_plan):
@@ -151,7 +155,8 @@ def test_autoscaler_pod_identity_role_is_scoped_to_this_clusters_groups(any_stac
 def test_trainer_v2_by_default_with_jobset_and_torch_runtime(any_stack_plan):
     values = release(any_stack_plan, "kubeflow-trainer").inputs["values"]
     assert values["jobset"]["install"] is True
-    assert values["runtimes"]["torchDistributed"]["enabled"] is True
+    # no installer hook: the platform declares the runtimes itself (modules/ml/training.py)
+    assert values["runtimes"] == {"defaultEnabled": False, "torchDistributed": {"enabled": False}}
     assert release(any_stack_plan, "kubeflow-trainer").urn in release(any_stack_plan, "kueue").options["depends_on"]
 
 
@@ -164,6 +169,49 @@ def test_kserve_standard_mode_after_cert_manager_and_its_crds(any_stack_plan):
     assert cert.urn in crd.options["depends_on"]
     assert {cert.urn, crd.urn} <= set(kserve.options["depends_on"])
     assert "values" not in crd.inputs or not crd.inputs["values"]
+    # the serving runtimes come after the controller, whose webhook validates them
+    runtimes = release(any_stack_plan, "kserve-runtime-configs")
+    assert kserve.urn in runtimes.options["depends_on"]
+    servingruntime = runtimes.inputs["values"]["kserve"]["servingruntime"]
+    assert servingruntime["enabled"] is True
+    assert {name for name, v in servingruntime.items() if isinstance(v, dict) and not v["disabled"]} == \
+        {"huggingfaceserver"}
+
+
+def test_predictor_defaults_fit_every_gpu_unit_of_a_serving_node_and_limit_at_the_node():
+    # a p4d with 56 MIG 1g.5gb slices: KServe's own requests fit 56 times
+    p4d = Capacity(94690, 1080664, {"nvidia.com/mig-1g.5gb": 56})
+    assert predictor_defaults(p4d) == PredictorDefaults(1000, 2048, 94690, 1080664)
+    # a g6.xlarge time-sliced 4 ways: 1 CPU each would leave two replicas of the GPU unused
+    g6 = Capacity(2920, 12114, {"nvidia.com/gpu": 4})
+    d = predictor_defaults(g6)
+    assert (d.cpu_request_millis, d.memory_request_mib) == (730, 2048)
+    assert 4 * d.cpu_request_millis <= g6.cpu_millis and 4 * d.memory_request_mib <= g6.memory_mib
+    assert d.as_config() == {"requests": {"cpu": "730m", "memory": "2048Mi"},
+                             "limits": {"cpu": "2920m", "memory": "12114Mi"}}
+
+
+def test_kserve_predictor_defaults_come_from_the_serving_pool(any_stack_plan):
+    from modules.ml.quotas import node_capacity
+    from modules.schema.ml import serving_pool
+
+    cfg = any_stack_plan.config
+    pool = serving_pool(cfg)
+    resources = release(any_stack_plan, "kserve").inputs["values"]["kserve"]["inferenceservice"]["resources"]
+    node = node_capacity(pool, cfg.ml.kueue.node_reserved_cpu_millis, cfg.ml.kueue.node_reserved_memory_mib)
+    assert resources == predictor_defaults(node).as_config()
+
+
+def test_metrics_server_on_the_system_pool_highly_available_in_prod(any_stack_plan):
+    values = release(any_stack_plan, "metrics-server").inputs["values"]
+    system = any_stack_plan.get("aws:eks/nodeGroup:NodeGroup", "pool-system-ng").inputs["labels"]
+    assert values["nodeSelector"].items() <= system.items()
+    assert values["resources"]["requests"] == {"cpu": "100m", "memory": "200Mi"}
+    assert "--kubelet-preferred-address-types=InternalIP" in values["defaultArgs"]
+    assert not any("insecure" in a for a in values["defaultArgs"])
+    prod = any_stack_plan.config.environment == "prod"
+    assert values["replicas"] == (2 if prod else 1)
+    assert values.get("podDisruptionBudget", {}).get("enabled", False) is prod
 
 
 def test_ml_platform_output_names_releases_and_queues(any_stack_plan):

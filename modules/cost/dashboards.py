@@ -1,8 +1,8 @@
 """``GpuDashboards``: the Grafana dashboard of GPU use and cost, as a ConfigMap.
 
-Kubecost's bundled Grafana loads every ConfigMap labelled ``grafana_dashboard: "1"`` in
-its namespace (the chart's dashboard sidecar); with OpenCost, any Grafana whose sidecar
-watches that label picks it up. The alert rules it pairs with live in the cost tool's
+The platform runs no Grafana (Kubecost's bundled one is off: anonymous access and a
+default admin password, see :mod:`modules.cost.tool`); any Grafana whose dashboard sidecar
+watches ``grafana_dashboard: "1"`` (kube-prometheus-stack's does by default) picks it up. The alert rules it pairs with live in the cost tool's
 Prometheus (:mod:`modules.cost.rules`).
 """
 

@@ -3,11 +3,12 @@
 One component per concern, each in its own file:
 
 - :mod:`.gpu_operator` (MIG, time-slicing, DCGM), :mod:`.efa` (EFA device plugin),
-  :mod:`.autoscaler` (cluster-autoscaler, Pod Identity, priority expander);
+  :mod:`.autoscaler` (cluster-autoscaler, Pod Identity, priority expander),
+  :mod:`.metrics_server` (``metrics.k8s.io`` for HPAs and ``kubectl top``);
 - :mod:`.kueue` (flavors, cohort, ClusterQueues, LocalQueues, workload priorities) with
   the pure capacity math in :mod:`.quotas`;
 - :mod:`.training` (Kubeflow Trainer v2, or the v1 operator), :mod:`.serving`
-  (cert-manager, KServe Standard);
+  (cert-manager, KServe Standard, its serving runtimes);
 - :mod:`.teams` (namespaces, quotas, limits, network policies), :mod:`.priorities`
   (PriorityClasses), :mod:`.admission` (ValidatingAdmissionPolicies).
 
@@ -33,8 +34,10 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
     from .autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
     from .efa import EfaDevicePlugin, EfaDevicePluginArgs
     from .gpu_operator import GpuOperator, GpuOperatorArgs
+    from .metrics_server import MetricsServer, MetricsServerArgs
     from .priorities import PRIORITIES, PriorityClasses
-    from .serving import Serving, ServingArgs, inference_defaults
+    from .quotas import node_capacity
+    from .serving import Serving, ServingArgs, inference_defaults, predictor_defaults
     from .teams import TeamNamespaces, TeamNamespacesArgs
     from .training import Training, TrainingArgs
 
@@ -58,20 +61,24 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
         scale_down_delay_minutes=scale_down_delay(cfg),
         max_node_provision_minutes=ml.autoscaler.max_node_provision_minutes,
         tagger=ctx.tagger, depends_on=nodes), opts=opts)
+    MetricsServer("metrics-server", MetricsServerArgs(environment=cfg.environment, depends_on=nodes), opts=opts)
     training = Training("training", TrainingArgs(kind=ml.training, depends_on=nodes), opts=opts)
     queues = kq.Kueue("kueue", kq.KueueArgs(
         cfg=cfg, specs=specs, namespaces=teams.namespaces, depends_on=[*nodes, training.ready]), opts=opts)
+    pool = serving_pool(cfg)
     if ml.kserve:
-        Serving("serving", ServingArgs(depends_on=nodes), opts=opts)
+        node = None if pool is None else node_capacity(
+            pool, ml.kueue.node_reserved_cpu_millis, ml.kueue.node_reserved_memory_mib)
+        Serving("serving", ServingArgs(
+            predictor_defaults=None if node is None else predictor_defaults(node), depends_on=nodes), opts=opts)
     AdmissionPolicies("admission", AdmissionPoliciesArgs(
         teams=cfg.teams, training=ml.training, kserve=ml.kserve, action=ml.admission), opts=opts)
 
-    charts = ["gpu-operator", "cluster-autoscaler", "kueue"]
+    charts = ["gpu-operator", "cluster-autoscaler", "metrics-server", "kueue"]
     charts += ["aws-efa-k8s-device-plugin"] if efa_specs else []
     charts += ["kubeflow-trainer"] if ml.training == "trainer" else []
-    charts += ["cert-manager", "kserve-crd", "kserve-resources"] if ml.kserve else []
+    charts += ["cert-manager", "kserve-crd", "kserve-resources", "kserve-runtime-configs"] if ml.kserve else []
     release_names = {"kserve-resources": "kserve"}
-    pool = serving_pool(cfg)
     return {
         "releases": {c: {"release": release_names.get(c, c), "chart": CHARTS[c].name, "version": CHARTS[c].version}
                      for c in charts},

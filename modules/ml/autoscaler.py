@@ -7,7 +7,9 @@
   brings a node to a pool sitting at 0.
 - Pod Identity role limited to describing and to resizing groups carrying those tags.
 - Expander ``priority``: spot pools first, then on-demand (the ``cluster-autoscaler-priority-expander``
-  ConfigMap, matched against the node groups' ASG names ``eks-<pool>-<uuid>``).
+  ConfigMap, matched against the node groups' ASG names ``eks-<pool>-<uuid>``). The chart's
+  ClusterRole (``rbac.clusterScoped``, the default) already lets the service account get,
+  list and watch ConfigMaps, the expander's among them: no extra Role.
 - Scale-down after the environment's delay; similar node groups balanced; pods with
   local storage (NVMe scratch ``emptyDir``) do not pin a node; DaemonSets (GPU Operator
   operands) do not count as load.
@@ -110,13 +112,14 @@ def command_args(scale_down_delay_minutes: int, max_node_provision_minutes: int)
 def chart_values(cluster_name: str, region: str, args: list[str]) -> dict[str, Any]:
     # Flags go in ``customArgs``: the chart's ``extraArgs`` defaults are a fixed example
     # set (logtostderr, v, ...), so other keys there cannot be checked against them. The
-    # chart grants the priority ConfigMap to its Role only for ``extraArgs.expander``, so
-    # :class:`ClusterAutoscaler` grants it with its own Role.
+    # chart adds the priority ConfigMap to its namespaced Role only for
+    # ``extraArgs.expander``, but its ClusterRole grants get/list/watch on every ConfigMap.
     return {
         "cloudProvider": "aws",
         "awsRegion": region,
         "autoDiscovery": {"clusterName": cluster_name},
-        "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
+        # cluster-scoped RBAC (the default, stated): the ClusterRole is what grants the priority ConfigMap
+        "rbac": {"clusterScoped": True, "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
         "customArgs": args,
     }
 
@@ -138,7 +141,6 @@ class ClusterAutoscalerArgs:
 
 class ClusterAutoscaler(pulumi.ComponentResource):
     priorities: k8s.core.v1.ConfigMap
-    role: k8s.rbac.v1.Role
     addon: HelmAddon
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -150,25 +152,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             data={"priorities": yaml.safe_dump(expander_priorities(args.specs), sort_keys=True)},
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # The priority expander watches ConfigMaps in its namespace and reads its own.
-        self.role = k8s.rbac.v1.Role(
-            f"{name}-priorities-reader",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{RELEASE}-priority-expander", namespace=NAMESPACE),
-            rules=[
-                k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["configmaps"], verbs=["list", "watch"]),
-                k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["configmaps"],
-                                           resource_names=[PRIORITY_CONFIGMAP], verbs=["get"]),
-            ],
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        binding = k8s.rbac.v1.RoleBinding(
-            f"{name}-priorities-reader",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{RELEASE}-priority-expander", namespace=NAMESPACE),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role",
-                                             name=f"{RELEASE}-priority-expander"),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=SERVICE_ACCOUNT, namespace=NAMESPACE)],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role]),
-        )
         self.addon = HelmAddon(RELEASE, HelmAddonArgs(
             chart=CHARTS["cluster-autoscaler"],
             namespace=NAMESPACE,
@@ -179,6 +162,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                                          policy=iam_policy(args.cluster_name)),
             cluster_name=args.cluster,
             tagger=args.tagger,
-            depends_on=[self.priorities, binding, *args.depends_on],
+            depends_on=[self.priorities, *args.depends_on],
         ), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"release": self.addon.release.name})

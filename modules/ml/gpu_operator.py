@@ -23,6 +23,15 @@ place, and the MIG pool's Kueue flavor has no ``nvidia.com/gpu`` quota (see
 :mod:`modules.ml.kueue`). The MIG manager restarts the device plugin after applying the
 layout, so the node heals itself; the README (GPU and ML stack) says how to spot a node stuck
 with ``nvidia.com/mig.config.state=failed`` (relabel it to re-run the MIG manager).
+
+Confidential computing is off (``ccManager.enabled: false``; the chart turns it on, with
+``defaultMode: "on"``). Today its DaemonSet would schedule nowhere: it selects nodes labelled
+``nvidia.com/gpu.deploy.cc-manager=true``, which the operator sets only for the
+``vm-passthrough`` / ``vm-vgpu`` workload configs, and ``nvidia.com/cc.capable=true``
+(NVIDIA/gpu-operator ``assets/state-cc-manager/0500_daemonset.yaml``,
+``controllers/state_manager.go``). Off, a node of an H100 pool (p5) relabelled for sandbox
+workloads cannot be switched into CC mode behind the platform's back (a GPU reset, after which
+the GPU serves only confidential VMs).
 """
 
 from __future__ import annotations
@@ -95,6 +104,8 @@ def chart_values(specs: Sequence[NodeSpec]) -> dict[str, Any]:
         },
         "gfd": {"enabled": True},
         "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": False}},
+        # the chart's default is on, with defaultMode "on": no CC workloads here (see the module doc)
+        "ccManager": {"enabled": False},
         "daemonsets": {"tolerations": tol},
         "node-feature-discovery": {"worker": {"tolerations": tol}},
     }
