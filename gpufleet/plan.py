@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import pulumi
 
 from modules import config as stack_config
+from modules import physical_names
 from modules.outputs import StackOutputs
 from modules.schema.stack import StackConfig
 
@@ -121,6 +122,7 @@ def add_reports(plan: Plan) -> Plan:
 def run_program(cfg: StackConfig, raw: dict[str, Any], stack: str, shown: str) -> Plan:
     from modules.platform import build
 
+    physical_names.check_stack(stack, cfg.region, shown, cfg)  # before any resource (issue #11)
     monitor = engine.install(stack_config.PROJECT, stack, raw, cfg.region)
     stack_config.forget()
     captured: dict[str, Any] = {}

@@ -8,30 +8,25 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
+from . import cron
 from .base import StrictModel, fail
 
 if TYPE_CHECKING:  # pragma: no cover
     from .stack import StackConfig
 
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
-#: one field of a 5-field cron expression (minute hour day-of-month month day-of-week)
-CRON_FIELD = re.compile(r"^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$")
-CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 
 
-def _cron(v: str) -> str:
-    fields = v.split()
-    if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
-        raise ValueError("a 5-field cron expression 'minute hour day-of-month month day-of-week', e.g. '0 20 * * 1-5'")
-    for text, (lo, hi) in zip(fields[:2], CRON_RANGES[:2]):
-        for n in re.findall(r"\d+", text.split("/")[0]):
-            if not lo <= int(n) <= hi:
-                raise ValueError(f"a cron expression with minutes 0-59 and hours 0-23 (got {n} in '{text}')")
-    return v
+@cache
+def iana_time_zones() -> frozenset[str]:
+    """The IANA zone names of the tz database Python reads (``zoneinfo``), without ``Factory``
+    (a placeholder zone, not a place) and ``localtime`` (a link some systems add)."""
+    return frozenset(zoneinfo.available_timezones() - {"Factory", "localtime"})
 
 
 class Busy(StrictModel):
@@ -62,7 +57,8 @@ class ScheduleConfig(StrictModel):
     time_zone: str = "Etc/UTC"
     """IANA time zone of the two cron expressions."""
     stop: str = "0 20 * * 1-5"
-    """Cron (minute hour day month weekday): every GPU pool to 0 nodes, max 0."""
+    """Cron (minute hour day month weekday) as EC2 Auto Scaling runs it: ``*``, ``a,b``, ``a-b``, ``*/n``,
+    ``a-b/n``, JAN-DEC, SUN-SAT or 0-6 (0 = Sunday). Every GPU pool to 0 nodes, max 0."""
     start: str = "0 7 * * 1-5"
     """Cron: max restored (autoscaling on demand again), warm nodes where a pool asks."""
     pools: dict[str, PoolSchedule] = {}
@@ -71,16 +67,19 @@ class ScheduleConfig(StrictModel):
     @field_validator("time_zone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(v)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError("an IANA time zone name, e.g. Europe/Berlin or America/New_York") from None
+        if v not in iana_time_zones():
+            fail("", v, "an IANA time zone name, e.g. Europe/Berlin, America/New_York or Etc/UTC "
+                        "(EC2 Auto Scaling takes the tz database's names)")
         return v
 
     @field_validator("stop", "start")
     @classmethod
     def _cron_fields(cls, v: str) -> str:
-        return _cron(v)
+        try:
+            cron.parse(v)
+        except cron.CronError as exc:
+            fail("", v, str(exc))
+        return v
 
 
 class PrometheusConfig(StrictModel):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 from .. import catalog, node_model
-from .base import Name, StrictModel, check_labels, fail
+from .base import LABEL_VALUE_RE, Name, StrictModel, check_labels, fail
 
 Capacity = Literal["on-demand", "spot"]
 Sharing = Literal["none", "mig", "timeslice"]
@@ -17,12 +18,95 @@ AmiFamily = Literal["al2023", "bottlerocket"]
 #: Label keys the platform sets itself on every pool; config may not override them.
 RESERVED_LABEL_PREFIXES = ("gpufleet.io/", "nvidia.com/", "kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 MAX_TIMESLICE_REPLICAS = 48
+#: EKS: "Nodes per managed node group", default quota 450
+#: (docs.aws.amazon.com/eks/latest/userguide/service-quotas.html).
+MAX_NODES_PER_NODE_GROUP = 450
+#: EKS: at most 50 taints per managed node group (aws.eks.NodeGroup ``taints``, from the
+#: Terraform/Pulumi AWS provider docs of ``aws_eks_node_group``), the platform's GPU taint included.
+MAX_TAINTS_PER_NODE_GROUP = 50
+#: The taint every GPU node carries (``modules/nodespec.py`` ``GPU_TAINT``: nvidia.com/gpu=true:NoSchedule);
+#: a pool may not repeat or change it.
+GPU_TAINT_KEY = "nvidia.com/gpu"
+#: EKS API ``Taint``: key 1-63 characters, value 0-63 (docs.aws.amazon.com/eks/latest/APIReference/API_Taint.html);
+#: the 63 bounds the whole key, prefix included (stricter than Kubernetes' 253 + 63).
+TAINT_KEY_MAX = 63
+TAINT_VALUE_MAX = 63
+#: Kubernetes qualified name (``[prefix/]name``): prefix a DNS-1123 subdomain, name 1-63
+#: characters [A-Za-z0-9-_.] alphanumeric at both ends (k8s.io/apimachinery validation IsQualifiedName).
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+TAINT_KEY_RULE = (f"a taint key [prefix/]name of at most {TAINT_KEY_MAX} characters in all (EKS's limit): "
+                  "name of A-Z, a-z, 0-9, '-', '_', '.' and alphanumeric at both ends, "
+                  "optional prefix a lowercase DNS subdomain (e.g. example.com/dedicated)")
+
+
+def is_taint_key(key: str) -> bool:
+    """Kubernetes' qualified-name syntax within EKS's 63-character limit for a taint key."""
+    if not isinstance(key, str) or not 1 <= len(key) <= TAINT_KEY_MAX or key.count("/") > 1:
+        return False
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and not (len(prefix) <= 253 and _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return False
+    return len(name) <= 63 and _QUALIFIED_NAME.fullmatch(name) is not None
+
+
+def is_taint_value(value: str) -> bool:
+    """A Kubernetes label value (empty allowed) within EKS's 63 characters."""
+    return isinstance(value, str) and len(value) <= TAINT_VALUE_MAX and LABEL_VALUE_RE.fullmatch(value) is not None
 
 
 class Taint(StrictModel):
-    key: str = Field(min_length=1, max_length=253)
+    """One extra taint of a GPU pool (Kubernetes' syntax, EKS's limits)."""
+
+    key: str
+    """``[prefix/]name``, at most 63 characters (e.g. ``example.com/dedicated``); not ``nvidia.com/gpu``."""
     value: str = ""
+    """At most 63 characters of A-Z, a-z, 0-9, ``-``, ``_``, ``.``, alphanumeric at both ends; may be empty."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    """What the taint does to pods that do not tolerate it."""
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not is_taint_key(v):
+            fail("", v, TAINT_KEY_RULE)
+        if v == GPU_TAINT_KEY:
+            fail("", v, f"a key other than {GPU_TAINT_KEY}: the platform sets {GPU_TAINT_KEY}=true:NoSchedule "
+                        "on every GPU node, and a second taint with that key would repeat or contradict it")
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: str) -> str:
+        if not is_taint_value(v):
+            fail("", v, f"a taint value of at most {TAINT_VALUE_MAX} characters A-Z, a-z, 0-9, '-', '_', '.', "
+                        "alphanumeric at both ends (or empty)")
+        return v
+
+
+def _max_nodes(max_nodes: int) -> None:
+    if max_nodes > MAX_NODES_PER_NODE_GROUP:
+        fail("max", max_nodes, f"at most {MAX_NODES_PER_NODE_GROUP} (EKS's quota of nodes per managed node group)")
+
+
+def system_type_problem(it: catalog.InstanceType) -> str | None:
+    """Why ``it`` may not run the system pool (None: it may), by the allowlist in
+    ``modules/data/system_pool_types.json``."""
+    rule = catalog.load("system_pool_types.json")
+    if it.family not in rule["families"]:
+        return f"{it.family} is not a family for cluster add-ons"
+    if not rule["min_vcpu"] <= it.vcpu <= rule["max_vcpu"]:
+        return f"it has {it.vcpu} vCPUs"
+    if it.memory_mib < rule["min_memory_mib"]:
+        return f"it has {it.memory_mib / 1024:g} GiB of memory"
+    return None
+
+
+def system_type_rule() -> str:
+    rule = catalog.load("system_pool_types.json")
+    return (f"an instance type for cluster add-ons: general purpose, compute or memory optimized or burstable "
+            f"(m5+, c5+, r5+, t3, t3a families; modules/data/system_pool_types.json) with {rule['min_vcpu']}-"
+            f"{rule['max_vcpu']} vCPUs and at least {rule['min_memory_mib'] // 1024} GiB")
 
 
 def _known_types(v: list[str], *, gpu: bool) -> list[str]:
@@ -51,23 +135,30 @@ class SystemPool(StrictModel):
     """Small on-demand nodes for cluster add-ons (no taint, no GPU)."""
 
     instance_types: list[str] = Field(default=["m7i.large"], min_length=1)
-    """CPU instance types (spot needs at least two)."""
+    """CPU instance types (spot needs at least two) from the add-on allowlist: m5+, c5+, r5+, t3, t3a families,
+    2-16 vCPUs, at least 4 GiB (``modules/data/system_pool_types.json``)."""
     capacity: Capacity = "on-demand"
     """``spot`` only where interruptions are acceptable (dev)."""
     min: PositiveInt = 2
     """Nodes always running."""
     max: PositiveInt = 3
-    """Upper bound for the cluster-autoscaler."""
+    """Upper bound for the cluster-autoscaler (at most 450, EKS's nodes per managed node group)."""
     disk_gb: int = Field(default=50, ge=20, le=1000)
     """Encrypted gp3 root volume size (GiB)."""
 
     @field_validator("instance_types")
     @classmethod
     def _types(cls, v: list[str]) -> list[str]:
-        return _known_types(v, gpu=False)
+        _known_types(v, gpu=False)
+        for i, name in enumerate(v):
+            problem = system_type_problem(catalog.instance_type(name))
+            if problem:
+                fail(f"[{i}]", name, f"{system_type_rule()} ({name}: {problem})")
+        return v
 
     @model_validator(mode="after")
     def _sizes(self) -> "SystemPool":
+        _max_nodes(self.max)
         if self.min > self.max:
             fail("min", self.min, f"at most max ({self.max})")
         if self.capacity == "spot" and len(self.instance_types) < 2:
@@ -95,7 +186,8 @@ class GpuPool(StrictModel):
     min: NonNegativeInt = 0
     """Nodes kept running: 0 unless ``always_on``."""
     max: PositiveInt
-    """Upper bound for the cluster-autoscaler (prices the pool's worst case)."""
+    """Upper bound for the cluster-autoscaler (prices the pool's worst case); at most 450, EKS's nodes per
+    managed node group."""
     always_on: bool = False
     """Keep ``min`` nodes running even when idle (GPU pools scale to zero otherwise)."""
     ami: AmiFamily = "al2023"
@@ -109,7 +201,8 @@ class GpuPool(StrictModel):
     labels: dict[str, str] = {}
     """Extra node labels (not under the platform's own prefixes)."""
     taints: list[Taint] = []
-    """Extra taints (the ``nvidia.com/gpu=true:NoSchedule`` taint is always set)."""
+    """Extra taints, distinct keys, at most 49 (the ``nvidia.com/gpu=true:NoSchedule`` taint is always set;
+    EKS allows 50 per node group)."""
 
     @field_validator("instance_types")
     @classmethod
@@ -124,6 +217,22 @@ class GpuPool(StrictModel):
                      f"{name} has {it.gpu_count} × {it.gpu_model.label}")
         return v
 
+    @field_validator("taints")
+    @classmethod
+    def _taints(cls, v: list[Taint]) -> list[Taint]:
+        most = MAX_TAINTS_PER_NODE_GROUP - 1
+        if len(v) > most:
+            fail("", len(v), f"at most {most} taints, not {len(v)} (EKS allows {MAX_TAINTS_PER_NODE_GROUP} "
+                             f"per node group, one of them the platform's {GPU_TAINT_KEY} taint)")
+        seen: dict[str, int] = {}
+        for i, taint in enumerate(v):
+            if taint.key in seen:
+                fail(f"[{i}].key", taint.key,
+                     f"a key not already used by taints[{seen[taint.key]}] (one taint per key: the "
+                     "cluster-autoscaler's node-template tag holds one value:effect per key)")
+            seen[taint.key] = i
+        return v
+
     @field_validator("labels")
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
@@ -135,6 +244,7 @@ class GpuPool(StrictModel):
 
     @model_validator(mode="after")
     def _pool_rules(self) -> "GpuPool":
+        _max_nodes(self.max)
         if self.min > self.max:
             fail("min", self.min, f"at most max ({self.max})")
         if self.min > 0 and not self.always_on:
