@@ -75,6 +75,8 @@ def pools_changed() -> dict:
     raw = raw_config("dev")
     edit(raw, f"{pool_path(raw, 'shared-l4')}.instance_types", ["g6.2xlarge"])
     edit(raw, f"{pool_path(raw, 'train-spot')}.capacity", "on-demand")
+    edit(raw, f"{pool_path(raw, 'train-spot')}.max", 1)  # on-demand at 2 nodes is above dev's spend ceiling
+    edit(raw, "gpufleet:cost.busy.train-spot.nodes", 1)
     edit(raw, "gpufleet:pools.system.max", raw["gpufleet:pools"]["system"]["max"] + 1)
     return render(raw, "dev").to_json()
 
@@ -303,8 +305,8 @@ def test_cli_renders_stack_names_and_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    (None, "missing.json: no such file"),
-    ("{not json", "not a plan: invalid JSON"),
+    (None, "missing.json: (file): got no such file; expected an existing plan file"),
+    ("{not json", "missing.json: line 1: got invalid JSON: Expecting property name enclosed in double quotes"),
     ('{"stack": "dev"}', 'not a plan: expected a JSON object with a "resources" list'),
     ("[1, 2]", 'not a plan: expected a JSON object with a "resources" list'),
     ('{"resources": [{"urn": "urn:pulumi:dev::gpufleet::x::y", "type": "x"}]}', 'resources[0] needs "urn" and "type"'),
