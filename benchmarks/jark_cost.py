@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from modules.cost.model import CostEstimate, CostItem, estimate  # noqa: E402
+from modules.cost.basis import Charge  # noqa: E402
+from modules.cost.model import CostEstimate, estimate, item  # noqa: E402
 
 JARK_PROMETHEUS_VOLUMES_GIB = (50, 50)
 
@@ -53,12 +54,14 @@ def jark_estimate() -> CostEstimate:
     # of the cost tool's volumes.
     from modules.cost.pricing import bundled
 
-    per_gb = bundled().unit("ebs_gp3_gb_month")
+    gp3 = bundled().unit_price("ebs_gp3_gb_month")
     items = [i for i in est.items if i.category != "observability"]
-    items += [CostItem(f"Prometheus volume {n + 1}: {gb} GiB gp3", "observability", f"prometheus-{n + 1}",
-                       round(gb * per_gb, 2), round(gb * per_gb, 2), round(gb * per_gb, 2))
+    items += [item(f"Prometheus volume {n + 1}: {gb} GiB gp3", "observability", f"prometheus-{n + 1}",
+                   {"idle": [Charge("GiB gp3", gb, "GB", None, gp3)]})
               for n, gb in enumerate(JARK_PROMETHEUS_VOLUMES_GIB)]
-    return CostEstimate(items=tuple(items), prices=est.prices, notes=("JARK-equivalent idle base",))
+    return CostEstimate(items=tuple(items), prices=est.prices,
+                        notes=("JARK-equivalent idle base: no control-plane logs or cost tool, two 50 GiB Prometheus "
+                               "volumes instead", *(n for n in est.notes if n.startswith("prices:"))))
 
 
 def dev_estimate() -> CostEstimate:

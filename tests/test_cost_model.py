@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from modules import catalog
 from modules.config import ConfigError
-from modules.cost.model import HOURS_PER_MONTH, estimate, pool_monthly, work_hours_per_month
+from modules.cost.model import FIGURES, HOURS_PER_MONTH, estimate, pool_monthly, work_hours_per_month
 from modules.cost.pricing import bundled
 from modules.schema.cost import ScheduleConfig
 
@@ -86,9 +86,13 @@ def test_idle_never_exceeds_expected_never_exceeds_max(lo, extra, hours, spot, d
 
 
 def test_work_hours_from_the_schedule():
-    assert work_hours_per_month(ScheduleConfig(start="0 8 * * 1-5", stop="0 20 * * 1-5")) == pytest.approx(12 * 5 * 52 / 12, abs=0.1)
-    assert work_hours_per_month(ScheduleConfig(start="30 7 * * MON-FRI", stop="0 19 * * MON-FRI")) == pytest.approx(11.5 * 5 * 52 / 12, abs=0.1)
+    # the reference year 2027 has 261 weekdays (365 days = 52 weeks + a Friday): a month is a twelfth
+    assert work_hours_per_month(ScheduleConfig(start="0 8 * * 1-5", stop="0 20 * * 1-5")) == pytest.approx(12 * 261 / 12, abs=0.01)
+    assert work_hours_per_month(ScheduleConfig(start="30 7 * * MON-FRI", stop="0 19 * * MON-FRI")) == pytest.approx(11.5 * 261 / 12, abs=0.01)
+    # a start every 2 h includes 20:00, the stop's time: at the same instant the pool stays started
     assert work_hours_per_month(ScheduleConfig(start="0 */2 * * *", stop="0 20 * * *")) == H
+    # off from 20:00 to 22:00 every day
+    assert work_hours_per_month(ScheduleConfig(start="0 22 * * *", stop="0 20 * * *")) == pytest.approx(22 * 365 / 12, abs=0.01)
 
 
 # ------------------------------------------------------------------ whole stacks, by hand
@@ -139,15 +143,61 @@ def test_extended_support_costs_six_times_standard():
     assert "extended support" in cp.name and cp.idle == pytest.approx(0.60 * H)
 
 
+def _pool_ceiling(pool, hours):
+    """A pool at max for ``hours`` at its dearest type's on-demand price, with its root volumes."""
+    dearest = max(P[t] for t in pool.instance_types)
+    return pool.max * hours * (dearest + pool.disk_gb * U["ebs_gp3_gb_month"] / H)
+
+
+def test_max_prices_spot_at_on_demand_every_pool_at_max_all_month():
+    cfg = validate(raw_config("prod"))
+    est = estimate(cfg)
+    fixed = sum(i.max for i in est.items if not i.resource.startswith("pool-"))
+    by_hand = fixed + sum(_pool_ceiling(p, H) for p in [cfg.pools.system, *cfg.pools.gpu])
+    assert est.monthly["max"] == pytest.approx(by_hand, abs=0.05)
+    # p4de spot at on-demand: prod's ceiling is about $121.7k, far above its budget (the guards use their own figure)
+    assert 121_000 < est.monthly["max"] < 122_500 and est.monthly["max"] > cfg.cost.budget_usd
+    train = items_of(est, "gpu")["GPU pool train-a100: 0..4 × p4d.24xlarge (spot), max at p4de.24xlarge"]
+    assert train.max == pytest.approx(4 * P["p4de.24xlarge"] * H, abs=0.01)
+    assert {c.price.pricing for c in train.basis["max"]} == {"on-demand"}
+    assert {c.price.pricing for c in train.basis["expected"]} == {"spot-at-discount"}
+    # no schedule in prod: the two ceilings agree
+    assert est.monthly["max_within_schedule"] == est.monthly["max"]
+
+
+def test_dev_max_within_schedule_runs_scheduled_pools_261_hours():
+    cfg = validate(raw_config("dev"))
+    est = estimate(cfg)
+    hours = 261.0  # 08:00-20:00 Europe/Berlin on the 261 weekdays of 2027, a twelfth of it
+    fixed = sum(i.max for i in est.items if not i.resource.startswith("pool-"))
+    system = _pool_ceiling(cfg.pools.system, H)
+    assert est.monthly["max"] == pytest.approx(fixed + system + sum(_pool_ceiling(p, H) for p in cfg.pools.gpu), abs=0.05)
+    assert est.monthly["max_within_schedule"] == pytest.approx(
+        fixed + system + sum(_pool_ceiling(p, hours) for p in cfg.pools.gpu), abs=0.05)
+    assert est.monthly["expected"] < est.monthly["max_within_schedule"] < est.monthly["max"]
+    assert est.assumptions["schedule"]["hours_per_month"] == hours
+    assert any(n.startswith("max_within_schedule: shared-l4, train-spot can run at most 261 h/month") for n in est.notes)
+
+
+def test_busy_hours_beyond_the_schedule_are_capped_and_said():
+    raw = edit(raw_config("dev"), "gpufleet:cost.busy.shared-l4", {"hours": 500, "nodes": 1})
+    est = estimate(validate(raw))
+    l4 = items_of(est, "gpu")["GPU pool shared-l4: 0..2 × g6.xlarge (on-demand)"]
+    assert l4.expected == pytest.approx(261 * P["g6.xlarge"], abs=0.01)
+    assert any("shared-l4: gpufleet:cost.busy asks 500 h/month, the schedule allows 261" in n for n in est.notes)
+
+
 def test_items_add_up_to_the_totals(any_stack_plan):
     cost = next(r for r in any_stack_plan.reports if r.key == "cost").data
-    assert set(cost) == {"currency", "monthly", "items", "prices"}
+    assert set(cost) == {"currency", "monthly", "figures", "items", "prices", "assumptions", "budget_guard", "notes",
+                         "not_priced"}
     assert cost["currency"] == "USD" and set(cost["prices"]) == {"source", "date", "region"}
-    for k in ("idle", "expected", "max"):
+    assert set(cost["monthly"]) == set(FIGURES)
+    for k in FIGURES:
         assert sum(i[k] for i in cost["items"]) == pytest.approx(cost["monthly"][k], abs=0.005)
     for item in cost["items"]:
-        assert set(item) == {"name", "category", "resource", "idle", "expected", "max"}
-        assert 0 <= item["idle"] <= item["expected"] <= item["max"]
+        assert set(item) == {"name", "category", "resource", *FIGURES, "basis"}
+        assert 0 <= item["idle"] <= item["expected"] <= item["max_within_schedule"] <= item["max"]
 
 
 def test_plan_json_has_the_cost_key(dev_plan):
@@ -220,7 +270,14 @@ def test_shipped_stacks_fit_their_budget(stack):
     cfg = validate(raw_config(stack))
     est = estimate(cfg)
     assert est.monthly["expected"] <= cfg.cost.budget_usd
-    assert est.by_category("gpu")["max"] <= cfg.cost.budget_usd  # the policy pack's budget rule
+    # the budget guards check their own figure (spot at the environment's assumed discount), not max
+    guard = est.budget_guard
+    assert guard["fits"] and guard["node_spend_usd"] <= cfg.cost.budget_usd
+    assert guard["spot_discount_assumed"] == 0.3
+    nodes = est.by_category("gpu")["max"] + est.by_category("system-nodes")["max"]
+    disks = sum(i.max for i in est.items if i.resource.startswith("pool-") and i.resource.endswith("-lt"))
+    # with spot at on-demand every pool costs at least as much as the guards assume
+    assert nodes + disks >= guard["node_spend_usd"] - 0.05
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -235,7 +292,7 @@ def test_any_dev_variant_adds_up_and_is_ordered(l4_hours, train_hours, nat, efs,
     if per_az:
         edit(raw, "gpufleet:network.nat", "per_az")
     est = estimate(validate(raw))
-    for k in ("idle", "expected", "max"):
+    for k in FIGURES:
         assert sum(getattr(i, k) for i in est.items) == pytest.approx(est.monthly[k], abs=0.01)
-    assert est.monthly["idle"] <= est.monthly["expected"] <= est.monthly["max"]
+    assert est.monthly["idle"] <= est.monthly["expected"] <= est.monthly["max_within_schedule"] <= est.monthly["max"]
     assert len([i for i in est.items if i.name.startswith("NAT gateway")]) == (2 if per_az else 1)
