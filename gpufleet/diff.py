@@ -11,10 +11,11 @@ properties force a replacement; everything else follows from it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
+
+from .exit_codes import BadInputError
 
 #: The marker Pulumi puts in a secret value on the wire.
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -84,24 +85,21 @@ REPLACE_RULES: dict[str, tuple[Rule, ...]] = {
 }
 
 
-class DiffInputError(Exception):
-    """A base or head that is not a plan: ``str()`` is the one-line message."""
+class DiffInputError(BadInputError):
+    """A base or head that is not a plan: ``str()`` is the one-line message (exit 2)."""
 
 
 # ---------------------------------------------------------------- loading plans
 
 def load(spec: str) -> dict[str, Any]:
-    """A plan document from a plan JSON file, a stack file or a stack name."""
+    """A plan document from a plan JSON file, a stack file or a stack name. A file that
+    cannot be read (missing, a directory, too large, not UTF-8, invalid JSON) is a ConfigError."""
+    from modules import config as stack_config
+
     path = Path(spec)
     is_yaml = spec.endswith((".yaml", ".yml"))
     if spec.endswith(".json") or (path.is_file() and not is_yaml):
-        if not path.is_file():
-            raise DiffInputError(f"{spec}: no such file (expected a plan from `gpufleet plan --json`, "
-                                 "a stack file or a stack name)")
-        try:
-            doc = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DiffInputError(f"{spec}: not a plan: invalid JSON ({exc})") from None
+        doc = stack_config.read_json_file(path, "plan file (the output of `gpufleet plan --json`)", shown=spec)
         check(doc, spec)
         return doc
     return render(spec)
@@ -115,7 +113,7 @@ def render(stack_or_path: str) -> dict[str, Any]:
     from . import plan as planner
 
     path, stack, shown = planner.resolve(stack_or_path)
-    if not path.is_file():
+    if not path.exists():  # a directory, device or unreadable file: the reader names the problem
         expected = f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one"
         raise stack_config.ConfigError(shown, "(file)", stack_or_path, expected)
     cfg, raw = stack_config.from_file(path, shown)
@@ -123,15 +121,19 @@ def render(stack_or_path: str) -> dict[str, Any]:
 
 
 def check(doc: Any, source: str) -> None:
-    """Refuse anything that is not the shape ``gpufleet plan --json`` prints."""
+    """Refuse anything that is not the shape ``gpufleet plan --json`` prints (one line:
+    file, key, value, what a plan has there)."""
+    from modules.config import ConfigError
+
     if not isinstance(doc, dict) or not isinstance(doc.get("resources"), list):
-        raise DiffInputError(f"{source}: not a plan: expected a JSON object with a \"resources\" list "
-                             "(the output of `gpufleet plan --json`)")
+        where, given = ("resources", doc.get("resources")) if isinstance(doc, dict) and "resources" in doc else ("(file)", doc)
+        raise DiffInputError(str(ConfigError(source, where, given, "a plan: a JSON object with a \"resources\" list "
+                                                                    "(the output of `gpufleet plan --json`)")))
     for i, r in enumerate(doc["resources"]):
         if not (isinstance(r, dict) and isinstance(r.get("urn"), str) and isinstance(r.get("type"), str)
                 and isinstance(r.get("inputs"), dict) and isinstance(r.get("options", {}), dict)):
-            raise DiffInputError(f"{source}: not a plan: resources[{i}] needs \"urn\" and \"type\" strings "
-                                 "and an \"inputs\" object")
+            raise DiffInputError(str(ConfigError(source, f"resources[{i}]", r, "a plan's resource: \"urn\" and "
+                                                 "\"type\" strings, an \"inputs\" object")))
 
 
 # ---------------------------------------------------------------- the comparison

@@ -181,11 +181,13 @@ def _alias_urn(alias: Any, urn: str, request: Any) -> str:
 
 
 def install(project: str, stack: str, config: dict[str, Any], region: str) -> RecordingMonitor:
-    """Point the Pulumi runtime at a fresh recording mock engine with ``config`` set."""
-    import json
+    """Point the Pulumi runtime at a fresh recording mock engine with ``config`` set: the
+    keys the program reads (``gpufleet:*``, ``aws:region``), as Pulumi passes them (strings).
+    Other namespaces are not serialised (the program never reads them; a stack file's are
+    checked by ``modules.config.validate``)."""
+    from modules.config import program_config
 
-    pulumi.runtime.set_all_config(
-        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, [])
+    pulumi.runtime.set_all_config(program_config(config), [])
     mocks = RecordingMocks(region)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)

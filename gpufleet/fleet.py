@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modules import config as stack_config
@@ -38,6 +37,7 @@ from .replicate import BadInput, stacks_dir
 
 Role = Literal["primary", "replica", "standalone"]
 QUALIFIED_STACK = re.compile(r"^[\w.-]+/[\w.-]+/[\w.-]+$")
+STACK_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class _Strict(BaseModel):
@@ -61,9 +61,17 @@ class GlobalStack(_Strict):
 
 
 class ClusterEntry(_Strict):
-    stack: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    stack: str
     region: str
     role: Role = "replica"
+
+    @field_validator("stack")
+    @classmethod
+    def _stack_name(cls, v: str) -> str:
+        if not STACK_NAME.match(v):
+            raise ValueError("a stack name: lowercase letters, digits and '-', alphanumeric at both ends "
+                             "(its file is Pulumi.<stack>.yaml next to the fleet file)")
+        return v
 
 
 class FleetFile(_Strict):
@@ -97,36 +105,38 @@ def default_file() -> Path:
 def load(path: Path | None = None) -> Fleet:
     """Read and check a fleet file: every named stack exists, validates and is in its region."""
     path = Path(path) if path is not None else default_file()
+    source = str(path)
+
+    def error(key_path: str, given: Any, expected: str) -> BadInput:
+        return BadInput(str(stack_config.ConfigError(source, key_path, given, expected)))
+
     try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise BadInput(f"no fleet file {path} (create one, see docs: stacks/fleet.yaml)") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{path}: not valid YAML ({exc})") from None
+        doc = stack_config.read_yaml_file(path, "fleet file (see stacks/fleet.yaml)", shown=source)
+    except stack_config.ConfigError as exc:
+        raise BadInput(str(exc)) from None
     try:
         spec = FleetFile.model_validate(doc if doc is not None else {})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]).replace(".global_", ".global") or "(file)"
-        raise BadInput(f"{path}: {where}: {err['msg'].removeprefix('Value error, ')} "
-                       f"(got {err.get('input')!r})") from None
+        raise BadInput(str(stack_config.error_from_validation(exc, source, FleetFile))) from None
     clusters: list[Cluster] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for i, entry in enumerate(spec.clusters):
-        key = f"{path}: clusters[{i}]"
+        key = f"clusters[{i}]"
         if entry.stack in seen:
-            raise BadInput(f"{key}.stack: {entry.stack!r} is listed twice")
-        seen.add(entry.stack)
+            raise error(f"{key}.stack", entry.stack, f"each stack listed once (it is clusters[{seen[entry.stack]}] too)")
+        seen[entry.stack] = i
         file = path.parent / f"Pulumi.{entry.stack}.yaml"
-        if not file.is_file():
-            raise BadInput(f"{key}.stack: no stack file {file} for stack {entry.stack!r}")
-        cfg, _ = stack_config.from_file(file, f"{stack_config.STACKS_DIR}/{file.name}")
+        if not file.exists():  # a directory or an unreadable file: from_file names the problem
+            raise error(f"{key}.stack", entry.stack, f"a stack with a file next to the fleet file ({file} does not exist)")
+        cfg, _ = stack_config.from_file(file, stack_config.shown_path(file))
         if cfg.region != entry.region:
-            raise BadInput(f"{key}.region: {entry.region!r}, but {file.name} deploys to aws:region {cfg.region!r}")
+            raise error(f"{key}.region", entry.region, f"the region {stack_config.shown_path(file)} deploys to "
+                                                       f"(aws:region {cfg.region})")
         clusters.append(Cluster(entry.stack, entry.region, entry.role, file))
     primaries = [c.stack for c in clusters if c.role == "primary"]
     if len(primaries) > 1:
-        raise BadInput(f"{path}: clusters: at most one primary (got {', '.join(primaries)})")
+        raise error("clusters", stack_config.Shown(f"{len(primaries)} primaries ({', '.join(primaries)})"),
+                    "at most one cluster with role: primary")
     return Fleet(path, tuple(clusters), spec.global_)
 
 

@@ -5,8 +5,9 @@ account, each pool's instance types are offered in its AZs, the GPU vCPU quotas 
 pools' max (a shortfall is a warning: scale-ups stall, nothing breaks), and no EKS cluster
 named ``gpufleet-<stack>`` exists that another stack (or no stack) owns.
 
-Exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 bad input
-(unknown stack, invalid stack file) or no AWS credentials.
+Exit status (:mod:`gpufleet.exit_codes`): 0 every check passed (warnings allowed), 1 a check
+failed, 2 bad input (unknown stack, invalid stack file), 3 no AWS credentials or an AWS call
+failed (the report still lists every check).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from modules.platform import cluster_name
 from modules.schema.stack import StackConfig
 
 from . import aws_checks
+from .exit_codes import ExternalServiceError
 from .replicate import BadInput, stacks_dir
 
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
@@ -34,6 +36,11 @@ class Preflight:
     def failed(self) -> bool:
         return any(f.level == "fail" for f in self.findings)
 
+    @property
+    def service_failed(self) -> bool:
+        """An AWS call failed: the checks are incomplete (exit 3, not a verdict on the stack)."""
+        return any(f.check == "aws" and f.level == "fail" for f in self.findings)
+
     def text(self) -> str:
         lines = [(f"gpufleet preflight: stack {self.stack}, cluster {cluster_name(self.stack)}, "
                   f"region {self.config.region}, AZs {', '.join(self.config.network.azs)}")]
@@ -46,22 +53,23 @@ class Preflight:
 
 def load_stack(stack: str, directory: Path | None = None) -> tuple[str, StackConfig]:
     """(stack name, validated config) for a stack name or a stack file path."""
-    if stack.endswith((".yaml", ".yml")):
+    if stack.endswith((".yaml", ".yml")) or "/" in stack:
         path = Path(stack)
-        name = path.name.rsplit(".", 1)[0].removeprefix("Pulumi.")
+        name, shown = path.name.rsplit(".", 1)[0].removeprefix("Pulumi."), stack
     else:
         path, name = stacks_dir(directory) / f"Pulumi.{stack}.yaml", stack
-    if not path.is_file():
-        raise BadInput(f"unknown stack {stack!r}: no file {path}")
-    cfg, _ = stack_config.from_file(path, f"{stack_config.STACKS_DIR}/{path.name}")
+        shown = stack_config.shown_path(path)
+        if not path.exists():
+            raise BadInput(f"unknown stack {stack!r}: no file {shown}")
+    cfg, _ = stack_config.from_file(path, shown)  # the file as named: a missing or unreadable one is one line
     return name, cfg
 
 
 def preflight(stack: str, directory: Path | None = None) -> Preflight:
-    """Run the checks; BadInput for a bad stack or missing credentials."""
+    """Run the checks; ConfigError/BadInput for a bad stack, ExternalServiceError without credentials."""
     name, cfg = load_stack(stack, directory)
     if not aws_checks.credentials_available():
-        raise BadInput("no AWS credentials found (environment, profile, SSO or instance role): "
+        raise ExternalServiceError("no AWS credentials found (environment, profile, SSO or instance role): "
                        "preflight checks the live account; log in (e.g. `aws sso login`) and retry")
     from botocore.exceptions import BotoCoreError, ClientError
 

@@ -26,16 +26,18 @@ import yaml
 
 from modules import catalog
 from modules import config as stack_config
+from modules import physical_names
 from modules.platform import cluster_name
 from modules.schema.stack import StackConfig
 
 from . import aws_checks
+from .exit_codes import BadInputError
 
 STACK_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[([^\]]+)\]")
 
 
-class BadInput(Exception):
+class BadInput(BadInputError):
     """A user error: the command prints it and exits 2."""
 
 
@@ -67,7 +69,7 @@ def known_stacks(directory: Path) -> list[str]:
 
 def source_file(stack: str, directory: Path) -> Path:
     path = directory / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
+    if not path.exists():  # a directory or an unreadable file is the reader's one-line error
         known = ", ".join(known_stacks(directory)) or "none"
         raise BadInput(f"unknown source stack {stack!r}: no file {path} (stacks there: {known})")
     return path
@@ -85,9 +87,9 @@ def parse_set(expr: str) -> tuple[str, Any]:
     if ":" not in head:
         path = stack_config.NS + path
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError as exc:
-        raise BadInput(f"--set {expr!r}: the value is not valid YAML ({exc})") from None
+        value = stack_config.parse_yaml(text, f"--set {path}", "value") if text.strip() else ""
+    except stack_config.ConfigError as exc:
+        raise BadInput(str(exc)) from None
     return path, value
 
 
@@ -193,6 +195,7 @@ def replicate(source: str, new: str, region: str, sets: list[str] | None = None,
               directory: Path | None = None, offline: bool = False, azs: list[str] | None = None,
               write: bool = True) -> Replica:
     directory = stacks_dir(directory)
+    physical_names.check_stack(new, region, f"{stack_config.STACKS_DIR}/Pulumi.{new}.yaml")  # before any write
     if not STACK_NAME.match(new):
         raise BadInput(f"new stack name {new!r}: expected 1-40 lowercase letters, digits and '-' "
                        "(it becomes the cluster name gpufleet-<stack>)")
@@ -201,7 +204,7 @@ def replicate(source: str, new: str, region: str, sets: list[str] | None = None,
     if target.exists():
         raise BadInput(f"{target} already exists: gpufleet replicate never overwrites a stack "
                        "(remove it first or pick another name)")
-    src_cfg, raw = stack_config.from_file(src_path, f"{stack_config.STACKS_DIR}/{src_path.name}")
+    src_cfg, raw = stack_config.from_file(src_path, stack_config.shown_path(src_path))
     new_azs = choose_azs(list(src_cfg.network.azs), region, azs)
     clients, skipped = _aws_clients(region, offline)
     azs_from = "--azs" if azs else "the first AZs of the region (modules/data/regions.json)"
@@ -225,8 +228,7 @@ def replicate(source: str, new: str, region: str, sets: list[str] | None = None,
         path, value = parse_set(expr)
         old = set_path(raw, path, value)
         changes.append((f"{path} (--set)", old, value))
-    shown = f"{stack_config.STACKS_DIR}/{target.name}"
-    cfg = stack_config.validate(raw, shown)
+    cfg = stack_config.validate(raw, stack_config.shown_path(target))
     replica = Replica(source, new, target, raw, cfg, az_map, changes, azs_from=azs_from, skipped=skipped)
     if clients is not None:
         run_checks(replica, clients)

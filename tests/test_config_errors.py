@@ -42,7 +42,7 @@ CASES = [
     ("unknown-key", "dev", [("gpufleet:pools.gpu[0].instance_type", "g6.xlarge")],
      "gpufleet:pools.gpu[0].instance_type", "got unknown key 'instance_type'; expected a key allowed here: name, purpose, instance_types"),
     ("negative-size", "dev", [("gpufleet:pools.gpu[0].max", -1)],
-     "gpufleet:pools.gpu[0].max", "got -1; expected greater than 0"),
+     "gpufleet:pools.gpu[0].max", "got -1; expected an integer greater than 0"),
     ("unknown-top-level-key", "dev", [("gpufleet:clustr", {"version": "1.35"})],
      "gpufleet:clustr", "got unknown key 'gpufleet:clustr'; expected a key allowed here: gpufleet:environment, aws:region, gpufleet:tags"),
     ("version-out-of-standard-support", "dev", [("gpufleet:cluster.version", "1.31")],

@@ -56,7 +56,7 @@ def test_json_breakdown(capsys):
     code, out, _ = run(capsys, "dev", "--format", "json")
     doc = json.loads(out)
     assert code == 0 and doc["stack"] == "dev" and doc["currency"] == "USD"
-    for k in ("idle", "expected", "max"):
+    for k in ("idle", "expected", "max", "max_within_schedule"):
         assert sum(i[k] for i in doc["items"]) == pytest.approx(doc["monthly"][k], abs=0.005)
     assert doc["monthly"]["idle"] <= 150
     assert doc["prices"]["region"] == "us-east-1" and doc["prices"]["date"]
@@ -68,12 +68,14 @@ def test_table_and_markdown(capsys):
     assert code == 0
     lines = table.splitlines()
     assert lines[0].startswith("cost: stack dev, USD per month (730 h); prices us-east-1 as of ")
-    assert lines[1].split() == ["item", "category", "idle", "expected", "max"]
+    assert lines[1].split() == ["item", "category", "prices", "idle", "expected", "max", "max_within_schedule"]
     total = next(line for line in lines if line.startswith("total per month"))
     assert "$" in total
+    assert any(line.startswith("max: the ceiling: every node pool at its max size for 730 h") for line in lines)
     code, md, _ = run(capsys, "dev", "--format", "markdown")
     assert md.startswith("### gpufleet cost: stack `dev`")
-    assert "| **monthly total** |" in md and "| item | category | idle | expected | max |" in md
+    assert "| **monthly total** |" in md
+    assert "| item | category | prices | idle | expected | max | max_within_schedule | basis (expected) |" in md
     assert "<details>" in md and "Prices:" in md
 
 
@@ -84,6 +86,8 @@ def test_compare_shows_the_change_a_pr_makes(capsys, bigger_dev):
     # two more g6.xlarge at max, all month, with their 100 GB roots
     more_max = 2 * (P["g6.xlarge"] * 730 + 100 * 0.08)
     assert diff["change"]["max"] == pytest.approx(more_max, abs=0.02)
+    # within dev's schedule (08:00-20:00 on weekdays: 261 h a month) they run 261 h
+    assert diff["change"]["max_within_schedule"] == pytest.approx(2 * 261 * (P["g6.xlarge"] + 100 * 0.08 / 730), abs=0.02)
     # 80 more busy hours of one node
     assert diff["change"]["expected"] == pytest.approx(80 * (P["g6.xlarge"] + 100 * 0.08 / 730), abs=0.02)
     assert diff["change"]["idle"] == 0
@@ -91,7 +95,7 @@ def test_compare_shows_the_change_a_pr_makes(capsys, bigger_dev):
     assert set(changed) == {"pool-shared-l4-ng", "pool-shared-l4-lt"}
     assert changed["pool-shared-l4-ng"]["status"] == "changed"
     assert "0..2" in changed["pool-shared-l4-ng"]["was"] and "0..4" in changed["pool-shared-l4-ng"]["name"]
-    for k in ("idle", "expected", "max"):
+    for k in ("idle", "expected", "max", "max_within_schedule"):
         assert diff["after"][k] - diff["before"][k] == pytest.approx(diff["change"][k], abs=0.01)
 
 
@@ -123,12 +127,12 @@ def test_bad_stack_file_exits_2(capsys, tmp_path):
     assert code == 2 and "stacks/Pulumi.nosuchstack.yaml" in err
 
 
-def test_live_prices_without_credentials_is_one_line_and_exit_1(capsys, monkeypatch, tmp_path):
+def test_live_prices_without_credentials_is_one_line_and_exit_3(capsys, monkeypatch, tmp_path):
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     code, out, err = run(capsys, "dev", "--spot-history")
-    assert code == 1 and out == ""
+    assert code == 3 and out == ""  # an external service failed (exit_codes.EXTERNAL), not a policy verdict
     assert err.startswith("error: cannot get live prices for us-east-1: ") and "Traceback" not in err

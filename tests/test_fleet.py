@@ -41,18 +41,18 @@ def test_shipped_fleet_file_names_the_shipped_stacks():
 
 @pytest.mark.parametrize("body, message", [
     ("clusters:\n  - {stack: dev, region: us-east-1}\n  - {stack: nope, region: us-east-1}\n",
-     "clusters[1].stack: no stack file {dir}/Pulumi.nope.yaml for stack 'nope'"),
+     "clusters[1].stack: got 'nope'; expected a stack with a file next to the fleet file ({dir}/Pulumi.nope.yaml does not exist)"),
     ("clusters:\n  - {stack: dev, region: us-west-2}\n",
-     "clusters[0].region: 'us-west-2', but Pulumi.dev.yaml deploys to aws:region 'us-east-1'"),
+     "clusters[0].region: got 'us-west-2'; expected the region {dir}/Pulumi.dev.yaml deploys to (aws:region us-east-1)"),
     ("clusters:\n  - {stack: dev, region: us-east-1}\n  - {stack: dev, region: us-east-1}\n",
-     "clusters[1].stack: 'dev' is listed twice"),
+     "clusters[1].stack: got 'dev'; expected each stack listed once (it is clusters[0] too)"),
     ("clusters:\n  - {stack: dev, region: us-east-1, role: primary}\n  - {stack: prod, region: us-east-1, role: primary}\n",
-     "clusters: at most one primary (got dev, prod)"),
-    ("clusters:\n  - {stack: dev, region: us-east-1, role: leader}\n", "clusters.0.role: Input should be 'primary', 'replica' or 'standalone'"),
+     "clusters: got 2 primaries (dev, prod); expected at most one cluster with role: primary"),
+    ("clusters:\n  - {stack: dev, region: us-east-1, role: leader}\n", "clusters[0].role: got 'leader'; expected 'primary', 'replica' or 'standalone'"),
     ("global: {stack: global}\nclusters:\n  - {stack: dev, region: us-east-1}\n",
-     "global.stack: a fully qualified stack name <organization>/<project>/<stack>"),
-    ("clusters: []\n", "clusters: List should have at least 1 item"),
-    ("clusters:\n  - {stack: dev, region: us-east-1, size: 3}\n", "clusters.0.size: Extra inputs are not permitted"),
+     "global.stack: got 'global'; expected a fully qualified stack name <organization>/<project>/<stack>"),
+    ("clusters: []\n", "clusters: got []; expected a list of at least 1 item"),
+    ("clusters:\n  - {stack: dev, region: us-east-1, size: 3}\n", "clusters[0].size: got unknown key 'size'; expected a key allowed here: stack, region, role"),
 ])
 def test_bad_fleet_files_are_one_clear_error(stacks, capsys, body, message):
     path = fleet_file(stacks, body)
@@ -64,7 +64,7 @@ def test_bad_fleet_files_are_one_clear_error(stacks, capsys, body, message):
 
 def test_missing_fleet_file(tmp_path, capsys):
     code, _, err = run(capsys, "fleet", "plan", "--fleet", str(tmp_path / "fleet.yaml"))
-    assert code == 2 and f"error: no fleet file {tmp_path}/fleet.yaml" in err
+    assert code == 2 and f"error: {tmp_path}/fleet.yaml: (file): got no such file; expected an existing fleet file" in err
 
 
 # ---------------------------------------------------------------- fleet plan
@@ -219,7 +219,7 @@ def test_fleet_up_reads_outputs_and_history_after_each_update():
 @pytest.mark.skipif(shutil.which("pulumi") is not None, reason="a pulumi CLI is installed here")
 def test_fleet_preview_without_the_pulumi_cli_is_a_clear_error(capsys):
     code, out, err = run(capsys, "fleet", "preview")
-    assert code == 2 and out == ""
+    assert code == 3 and out == ""  # an external tool is missing: exit_codes.EXTERNAL
     assert err.startswith("error: the pulumi CLI is not installed")
 
 

@@ -134,4 +134,4 @@ def test_access_points_never_enforce_root(key):
     from .helpers import apply_edits, assert_one_line_error
 
     raw = apply_edits("dev", [(f"gpufleet:storage.efs.{key}", 0)])
-    assert_one_line_error(raw, "stacks/Pulumi.test.yaml", f"gpufleet:storage.efs.{key}", "greater than or equal to 1")
+    assert_one_line_error(raw, "stacks/Pulumi.test.yaml", f"gpufleet:storage.efs.{key}", "an integer from 1 to 2,147,483,647")

@@ -44,7 +44,7 @@ CASES = [
     ("unknown-ml-key", "dev", [("gpufleet:ml", {"kserv": False})],
      "gpufleet:ml.kserv", "a key allowed here: training, kserve, serving_pool"),
     ("job-hours-beyond-a-week", "dev", [("gpufleet:teams[0].max_job_hours", 200)],
-     "gpufleet:teams[0].max_job_hours", "got 200; expected less than or equal to 168"),
+     "gpufleet:teams[0].max_job_hours", "got 200; expected an integer from 1 to 168"),
 ]
 
 

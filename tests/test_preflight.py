@@ -195,9 +195,9 @@ def test_an_az_the_account_does_not_have_fails(aws, quotas, stacks, capsys):
             "(available: us-west-1a, us-west-1b)") in out
 
 
-def test_preflight_without_credentials_exits_2(no_credentials, capsys):
+def test_preflight_without_credentials_exits_3(no_credentials, capsys):
     code, out, err = run(capsys, "preflight", "dev")
-    assert code == 2 and out == ""
+    assert code == 3 and out == ""  # an external service (AWS) failed: exit_codes.EXTERNAL
     assert err.startswith("error: no AWS credentials found")
 
 

@@ -57,7 +57,7 @@ CASES = [
                                                   ("gpufleet:storage.checkpoints.throughput_mibps", 1000)],
      "gpufleet:storage.checkpoints.throughput_mibps", "got 1000; expected at most iops / 4 = 800 MiB/s"),
     ("checkpoint-iops-below-gp3-baseline", "prod", [("gpufleet:storage.checkpoints.iops", 1000)],
-     "gpufleet:storage.checkpoints.iops", "got 1000; expected greater than or equal to 3000"),
+     "gpufleet:storage.checkpoints.iops", "got 1000; expected an integer from 3000 to 16000"),
     ("directory-perms-not-octal", "dev", [("gpufleet:storage.efs.directory_perms", "rwx")],
      "gpufleet:storage.efs.directory_perms", "got 'rwx'; expected octal permissions as a string, e.g. '770'"),
     ("unknown-storage-key", "dev", [("gpufleet:storage.efs.throughput_mode", "elastic")],

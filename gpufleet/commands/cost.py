@@ -1,12 +1,15 @@
 """``gpufleet cost <stack> [--compare <stack-or-path>] [--format table|json|markdown]``.
 
-The monthly estimate of a stack (idle, expected, max, line by line), or the difference
-between two configs (``--compare`` names the *before* config: a stack name or a stack
-file, e.g. the base branch's). ``--format markdown`` is ready for a PR comment.
+The monthly estimate of a stack (idle, expected, and two ceilings: ``max`` with spot at
+on-demand and ``max_within_schedule``; line by line, each line with its basis), or the
+difference between two configs (``--compare`` names the *before* config: a stack name or a
+stack file, e.g. the base branch's). ``--format markdown`` is ready for a PR comment. Every
+format names the figures, the figure the budget guards check and what is not priced.
 
-Offline by default (bundled us-east-1 prices, configured spot discount);
-``--live-prices`` asks the AWS Price List API for the stack's region and
-``--spot-history`` uses the last 7 days of EC2 spot prices (both need AWS credentials).
+Offline by default (bundled us-east-1 prices, labelled as such, configured spot discount);
+``--live-prices`` asks the AWS Price List API for every price in the stack's region and
+``--spot-history`` prices spot at the time-weighted median of the last 7 days of EC2 spot
+prices over each pool's AZs (both need AWS credentials).
 """
 
 from __future__ import annotations
@@ -15,37 +18,42 @@ import argparse
 import json
 import sys
 
+from ..exit_codes import EXTERNAL, ExternalServiceError
 
-class LivePriceError(RuntimeError):
-    """--live-prices / --spot-history failed (no credentials, no price): exit 1, one line."""
+
+class LivePriceError(ExternalServiceError):
+    """--live-prices / --spot-history failed (no credentials, no price): exit 3 (an external
+    service failed), one line."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("cost", help="monthly cost estimate of a stack (idle/expected/max), or the difference to another config")
+    p = sub.add_parser("cost", help="monthly cost estimate of a stack (idle/expected/max/max_within_schedule), "
+                                    "or the difference to another config")
     p.add_argument("stack", help="stack name (stacks/Pulumi.<stack>.yaml) or path to a stack file")
     p.add_argument("--compare", metavar="STACK_OR_PATH",
                    help="the config to compare against (the 'before'): a stack name or a stack file")
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     p.add_argument("--live-prices", action="store_true",
-                   help="on-demand prices of the stack's region from the AWS Price List API (needs AWS credentials)")
+                   help="every price (instances, NAT, EBS, EFS, S3, logs, KMS, IPv4, EKS) for the stack's region "
+                        "from the AWS Price List API (needs AWS credentials)")
     p.add_argument("--spot-history", action="store_true",
-                   help="price spot capacity at the median of the last 7 days of EC2 spot prices (needs AWS credentials)")
+                   help="price spot capacity at the time-weighted median of the last 7 days of EC2 spot prices "
+                        "over each pool's AZs (needs AWS credentials)")
     p.set_defaults(func=run)
 
 
 def _estimate(stack_or_path: str, args: argparse.Namespace):
     from modules import config as stack_config
-    from modules.cost.pricing import price_table
+    from modules.cost.pricing import stack_price_table
 
     from .. import plan as planner
     from ..reports.cost import plan_estimate
 
     path, stack, shown = planner.resolve(stack_or_path)
-    if not path.is_file():
+    if not path.exists():  # a directory, device or unreadable file: the reader names the problem
         raise stack_config.ConfigError(shown, "(file)", stack_or_path,
                                        f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
     cfg, raw = stack_config.from_file(path, shown)
-    pools = [cfg.pools.system, *cfg.pools.gpu]
     prices = None
     if args.live_prices or args.spot_history:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -53,10 +61,7 @@ def _estimate(stack_or_path: str, args: argparse.Namespace):
         from modules.cost.pricing import PriceError
 
         try:
-            prices = price_table(
-                cfg.region, {t for p in pools for t in p.instance_types}, live=args.live_prices,
-                spot_types={t for p in pools if p.capacity == "spot" for t in p.instance_types},
-                use_spot_history=args.spot_history)
+            prices = stack_price_table(cfg, live=args.live_prices, use_spot_history=args.spot_history)
         except (PriceError, BotoCoreError, ClientError) as exc:
             raise LivePriceError(f"cannot get live prices for {cfg.region}: {exc}") from None
     plan = planner.run_program(cfg, raw, stack, shown)
@@ -67,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except LivePriceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXTERNAL
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -89,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
             print(fmt.compare_table(diff, before_name, name))
         return 0
     if args.format == "json":
-        json.dump({"stack": name, **after.to_json(), "notes": list(after.notes)}, sys.stdout, indent=1)
+        json.dump({"stack": name, **after.to_json()}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     elif args.format == "markdown":
         print(fmt.markdown(after, f"stack `{name}`"))

@@ -56,9 +56,11 @@ def progress_elapsed(progress) -> float:
 
 
 def deploy(args: argparse.Namespace, spec) -> int:
+    """Exit 3 (an external service failed) when pulumi is missing or fails for a cluster."""
     from pulumi import automation as auto
 
     from .. import fleet, fleet_deploy
+    from ..exit_codes import EXTERNAL, OK
     from ..plan import PROJECT_ROOT
 
     try:
@@ -66,12 +68,12 @@ def deploy(args: argparse.Namespace, spec) -> int:
     except FileNotFoundError:
         print("error: the pulumi CLI is not installed (fleet preview/up drive it through the Automation API): "
               "install it from https://www.pulumi.com/docs/install/ and log in to your backend", file=sys.stderr)
-        return 2
+        return EXTERNAL
     except auto.errors.InvalidVersionError as exc:
-        print(f"error: the installed pulumi CLI is too old for this SDK: {exc}", file=sys.stderr)
-        return 2
+        print(f"error: the installed pulumi CLI is too old for this SDK: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXTERNAL
     progress = fleet.Progress(len(spec.clusters), sys.stderr, label=f"fleet {args.action}")
     results = fleet_deploy.deploy(spec, args.action, args.project_dir or PROJECT_ROOT, args.concurrency, command,
                            None if args.no_policy else "policies", progress)
     print(fleet_deploy.deploy_table(results))
-    return 1 if any(r.error for r in results) else 0
+    return EXTERNAL if any(r.error for r in results) else OK

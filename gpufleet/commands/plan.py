@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import plan as planner
     from ..render import pools_table, tree
 
+    _check_file(args.stack)
     result = planner.render(args.stack)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=1)
@@ -30,3 +31,15 @@ def run(args: argparse.Namespace) -> int:
             print()
             print(report.text)
     return 1 if result.failed else 0
+
+
+def _check_file(stack_or_path: str) -> None:
+    """A stack path that exists but is not a regular file (a directory, a FIFO, a device) is
+    one line naming it, before anything opens it."""
+    from modules import config as stack_config
+
+    from .. import plan as planner
+
+    path, _, shown = planner.resolve(stack_or_path)
+    if path.exists():
+        stack_config.check_file(path, "stack file", shown=shown)

@@ -32,7 +32,7 @@ def config_text(stack_or_path: str) -> tuple[str, str]:
     from ..reports import policy
 
     path, stack, shown = planner.resolve(stack_or_path)
-    if not path.is_file():
+    if not path.exists():  # a directory, device or unreadable file: the reader names the problem
         raise stack_config.ConfigError(
             shown, "(file)", stack_or_path,
             f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
             target.write_text(text)
             print(f"wrote {target.relative_to(planner.PROJECT_ROOT)}")
         return 0
+    from .plan import _check_file
+
+    _check_file(args.stack)
     result = planner.render(args.stack)
     section = next(r for r in result.reports if r.key == "policy")
     if args.json:

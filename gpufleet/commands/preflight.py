@@ -16,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..exit_codes import BAD_INPUT, EXTERNAL, OK, POLICY, ExternalServiceError
     from ..preflight import preflight
     from ..replicate import BadInput
 
@@ -23,6 +24,12 @@ def run(args: argparse.Namespace) -> int:
         result = preflight(args.stack, args.stacks_dir)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
+    except ExternalServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXTERNAL
     print(result.text())
-    return 1 if result.failed else 0
+    if result.service_failed:
+        print("error: an AWS call failed: the checks are incomplete (see the aws lines above)", file=sys.stderr)
+        return EXTERNAL
+    return POLICY if result.failed else OK

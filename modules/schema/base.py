@@ -49,6 +49,9 @@ def fail(subpath: str, given: Any, detail: str) -> NoReturn:
 def check_labels(subpath: str, labels: dict[str, str]) -> None:
     for key, value in labels.items():
         if not LABEL_KEY_RE.match(key) or len(key.split("/")[-1]) > 63:
-            fail(f"{subpath}.{key}", key, "not a valid Kubernetes label key ([prefix/]name, name ≤ 63 chars of [A-Za-z0-9-_.])")
+            fail(f"{subpath}.{key}", key, "a Kubernetes label key: [prefix/]name, the name at most 63 characters "
+                                          "of A-Z, a-z, 0-9, '-', '_' and '.', alphanumeric at both ends, the prefix "
+                                          "a lowercase DNS subdomain")
         if len(value) > 63 or not LABEL_VALUE_RE.match(value):
-            fail(f"{subpath}.{key}", value, "not a valid Kubernetes label value (≤ 63 chars of [A-Za-z0-9-_.], alphanumeric at both ends)")
+            fail(f"{subpath}.{key}", value, "a Kubernetes label value: empty or at most 63 characters of A-Z, a-z, "
+                                            "0-9, '-', '_' and '.', alphanumeric at both ends")
