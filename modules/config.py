@@ -517,9 +517,38 @@ def read_stack_file(path: Path, shown: str | None = None) -> dict[str, Any]:
 
 
 def from_file(path: Path, display: str | None = None) -> tuple[StackConfig, dict[str, Any]]:
-    """Validated config and the raw Pulumi config of a stack file."""
+    """Validated config and the raw Pulumi config of a stack file (``Pulumi.<stack>.yaml``:
+    the stack's name must say the environment the file declares)."""
     raw = read_stack_file(path, display)
-    return validate(raw, display or str(path)), raw
+    source = display or str(path)
+    name = Path(path).name
+    stack = name.removeprefix("Pulumi.").rsplit(".", 1)[0] if name.startswith("Pulumi.") else None
+    if stack is not None:  # the name first: what it becomes (physical names) and what it says
+        from . import physical_names
+
+        region = raw.get(REGION_KEY)
+        physical_names.check_stack(stack, region if isinstance(region, str) else None, source)
+        declared = raw.get(f"{NS}environment")
+        check_environment(stack, declared if isinstance(declared, str) else None, source)
+    cfg = validate(raw, source)
+    if stack is not None:
+        check_environment(stack, cfg, source)
+    return cfg, raw
+
+
+def check_environment(stack: str, cfg: StackConfig | str | None, source: str) -> None:
+    """The stack's name decides its environment (``modules.environments``): a file that
+    declares another gets neither that environment's allowances nor its approvals."""
+    from .environments import NAME_RULE, environment_of
+
+    env = environment_of(stack)
+    if env is None:
+        raise ConfigError(source, "stack name", stack, NAME_RULE)
+    declared = cfg if isinstance(cfg, str) or cfg is None else cfg.environment
+    if declared is not None and env != declared:
+        raise ConfigError(source, f"{NS}environment", declared,
+                          f"'{env}', the environment the stack name '{stack}' says (the name decides: rename the "
+                          f"stack to change its environment)")
 
 
 def sections(raw_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -577,7 +606,9 @@ def load() -> StackConfig:
             except json.JSONDecodeError:
                 raw[key] = value
         try:
-            _loaded[stack] = validate(raw, f"{STACKS_DIR}/Pulumi.{stack}.yaml")
+            source = f"{STACKS_DIR}/Pulumi.{stack}.yaml"
+            _loaded[stack] = validate(raw, source)
+            check_environment(stack, _loaded[stack], source)
         except ConfigError as exc:
             raise pulumi.RunError(str(exc)) from None
     return _loaded[stack]

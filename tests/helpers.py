@@ -45,8 +45,10 @@ def validate(raw: dict[str, Any], source: str = "stacks/Pulumi.test.yaml"):
     return stack_config.validate(raw, source)
 
 
-def render(raw: dict[str, Any], stack: str = "test") -> planner.Plan:
-    """Validate ``raw`` and run the real program on it under the recording mock engine."""
+def render(raw: dict[str, Any], stack: str | None = None) -> planner.Plan:
+    """Validate ``raw`` and run the real program on it under the recording mock engine, as
+    stack ``stack`` (default ``<environment>-test``: a stack's name says its environment)."""
+    stack = stack or f"{raw.get('gpufleet:environment', 'dev')}-test"
     cfg = validate(raw, f"stacks/Pulumi.{stack}.yaml")
     return planner.run_program(cfg, raw, stack, f"stacks/Pulumi.{stack}.yaml")
 

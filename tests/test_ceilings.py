@@ -84,3 +84,26 @@ def test_shipped_budgets_cover_every_pool_at_max_at_the_assumed_discount(stack):
     c = ceilings(cfg.environment)
     spend = sum(cost for _, cost in ceiling_checks.max_node_spend(cfg, c.spot_discount_assumed))
     assert spend <= cfg.cost.budget_usd <= c.max_monthly_usd
+
+
+@pytest.mark.parametrize("file, env, key, expected", [
+    ("Pulumi.dev.yaml", "prod", "gpufleet:environment", "expected 'dev', the environment the stack name 'dev' says"),
+    ("Pulumi.prod-west.yaml", "dev", "gpufleet:environment", "expected 'prod', the environment the stack name"),
+    ("Pulumi.qa.yaml", "dev", "stack name", "a stack name that says its environment"),
+])
+def test_a_stack_file_cannot_declare_another_environment_than_its_name(tmp_path, capsys, file, env, key, expected):
+    """Issue #11: Pulumi.dev.yaml with environment: prod got prod's allowances and deployed
+    without prod's approval."""
+    import yaml
+
+    from gpufleet import cli
+
+    from .helpers import raw_config
+
+    raw = raw_config("prod" if env == "prod" else "dev")
+    path = tmp_path / file
+    path.write_text(yaml.safe_dump({"config": raw}))
+    for command in (["plan", str(path)], ["cost", str(path)], ["policy", str(path)]):
+        assert cli.main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{path}: {key}: got " in err and expected in err, err

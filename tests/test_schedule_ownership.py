@@ -105,13 +105,13 @@ def all_scheduled_plan():
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ceilings, "check", lambda cfg: None)
-        return render(raw, "allscheduled")
+        return render(raw, "staging-sched")
 
 
 @pytest.fixture(scope="module")
 def exempt_plan():
     """Dev with one pool exempt from the schedule: unscheduled but not always-on."""
-    return render(apply_edits("dev", [("gpufleet:cost.schedule.pools", {"train-spot": {"exempt": True}})]), "exempt")
+    return render(apply_edits("dev", [("gpufleet:cost.schedule.pools", {"train-spot": {"exempt": True}})]), "dev-exempt")
 
 
 @pytest.mark.parametrize("stack", STACKS)
