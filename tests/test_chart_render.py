@@ -25,7 +25,7 @@ from gpufleet import chart_render as cr
 from gpufleet import plan as planner
 from gpufleet.engine import UNKNOWN
 from modules.charts import CHARTS
-from modules.k8s_schema import has_crd_schema, manifest, validate_custom_resource
+from modules.k8s_schema import manifest, validate_custom_resource
 
 from .conftest import shipped_plan
 from .helpers import ROOT, STACKS

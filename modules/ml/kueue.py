@@ -62,7 +62,6 @@ def frameworks(training: str) -> list[str]:
 
 def manager_config(cfg: StackConfig) -> dict[str, Any]:
     """The controller's ``Configuration`` (the chart's fields, plus the platform's)."""
-    k = cfg.ml.kueue
     return {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
