@@ -94,7 +94,7 @@ def test_there_are_at_least_fifteen_distinct_bad_inputs():
 @pytest.mark.parametrize("case", [CASES[2], CASES[6], CASES[11]], ids=lambda c: c[0])
 def test_cli_exits_2_with_one_line_and_no_traceback(case, tmp_path, capsys, monkeypatch):
     _, stack, edits, key_path, expected = case
-    path = tmp_path / "Pulumi.broken.yaml"
+    path = tmp_path / f"Pulumi.{stack}-broken.yaml"
     path.write_text(yaml.safe_dump({"config": apply_edits(stack, edits)}))
     monkeypatch.setattr(engine, "install", lambda *a, **k: pytest.fail("declared resources for a bad stack"))
     code = cli.main(["plan", str(path)])

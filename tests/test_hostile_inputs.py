@@ -202,7 +202,7 @@ VALUE_CASES = [
 # ---------------------------------------------------------------- helpers
 
 def write_case(directory: Path, case: Case) -> Path:
-    path = directory / "Pulumi.hostile.yaml"
+    path = directory / "Pulumi.dev-hostile.yaml"
     if callable(case.content):
         case.content(path)
     elif isinstance(case.content, bytes):
@@ -242,14 +242,14 @@ def assert_message(exc: BaseException, source: str, key_path: str, fragments: tu
 
 
 def commands_reading(path: Path) -> dict[str, list[str]]:
-    """Every command that reads a stack file, pointed at ``path`` (Pulumi.hostile.yaml)."""
+    """Every command that reads a stack file, pointed at ``path`` (Pulumi.dev-hostile.yaml)."""
     return {
         "plan": ["plan", str(path)],
         "diff": ["diff", str(path), "dev"],
         "preflight": ["preflight", str(path)],
         "cost": ["cost", str(path)],
         "policy": ["policy", str(path)],
-        "replicate": ["replicate", "hostile", "hostile-west", "--region", "us-west-2", "--offline",
+        "replicate": ["replicate", "dev-hostile", "hostile-west", "--region", "us-west-2", "--offline",
                       "--stacks-dir", str(path.parent)],
     }
 
@@ -307,7 +307,7 @@ def test_values_in_the_users_terms(edits, key_path, fragments, tmp_path, capsys,
     with pytest.raises(ConfigError) as info:
         validate(raw, "stacks/Pulumi.test.yaml")
     assert_message(info.value, "stacks/Pulumi.test.yaml", key_path, fragments)
-    path = tmp_path / "Pulumi.hostile.yaml"
+    path = tmp_path / "Pulumi.dev-hostile.yaml"
     path.write_text(yaml.safe_dump({"config": raw}))
     assert_one_line(run(capsys, "plan", str(path)), str(path), key_path, fragments)
 
@@ -354,7 +354,7 @@ def test_preflight_names_the_file_it_read_in_another_directory(tmp_path, capsys)
     stacks = tmp_path / "elsewhere"
     stacks.mkdir()
     path = write_case(stacks, case)
-    assert_one_line(run(capsys, "preflight", "hostile", "--stacks-dir", str(stacks)), str(path), case.key_path,
+    assert_one_line(run(capsys, "preflight", "dev-hostile", "--stacks-dir", str(stacks)), str(path), case.key_path,
                     case.fragments)
 
 
@@ -391,7 +391,7 @@ def test_fleet_names_the_stack_file_it_read(tmp_path, capsys):
     case = next(c for c in STACK_CASES if c.id == "duplicate-nested-key")
     stack = write_case(tmp_path, case)
     path = tmp_path / "fleet.yaml"
-    path.write_text("clusters:\n  - {stack: hostile, region: us-east-1}\n")
+    path.write_text("clusters:\n  - {stack: dev-hostile, region: us-east-1}\n")
     assert_one_line(run(capsys, "fleet", "plan", "--fleet", str(path)), str(stack), case.key_path, case.fragments)
 
 
@@ -458,7 +458,7 @@ def test_merges_small_aliases_dates_and_provider_keys_are_accepted(tmp_path, loa
              "  gpufleet:tags: &tags\n    team: ml-platform\n    cost-center: cc-ml-0420\n    env: dev\n"
              "    project: '2024-01-01'\n")
     text = inserted(extra).replace("  gpufleet:tags:\n    team: ml-platform", "  gpufleet:old_tags:\n    team: ml-platform", 1)
-    path = tmp_path / "Pulumi.ok.yaml"
+    path = tmp_path / "Pulumi.dev-ok.yaml"
     path.write_text(text)
     raw = stack_config.read_stack_file(path)
     assert raw["gpufleet:tags"]["project"] == "2024-01-01"  # a date-looking value stays a string, as in Pulumi
@@ -596,7 +596,7 @@ def test_pulumi_cli_missing_exits_3(capsys, monkeypatch):
 def test_an_unreadable_file_is_one_line(tmp_path, capsys):
     if os.geteuid() == 0:
         pytest.skip("root reads any file")
-    path = tmp_path / "Pulumi.locked.yaml"
+    path = tmp_path / "Pulumi.dev-locked.yaml"
     path.write_text(DEV)
     path.chmod(0)
     assert_one_line(run(capsys, "plan", str(path)), str(path), "(file)", ("got a file that cannot be read",))
