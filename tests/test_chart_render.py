@@ -562,3 +562,29 @@ def test_an_enabled_subchart_missing_from_charts_renders_silently_but_is_reporte
     assert rel.error is None and rel.manifests  # Helm says nothing
     assert rel.missing_subcharts == (
         "lws 0.8.0 (condition dataCache.enabled,dataCache.lws.install): not under charts/",)
+
+
+def _pod_specs(obj: dict) -> list[dict]:
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, dict):
+        return []
+    if obj.get("kind") == "Pod":
+        return [spec]
+    if obj.get("kind") == "CronJob":
+        return [spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})]
+    template = spec.get("template")
+    return [template.get("spec", {})] if isinstance(template, dict) else []
+
+
+def test_every_rendered_image_is_a_pinned_release(rendered):
+    """No container of any release runs a moving tag (latest, main, master, none) or an image
+    from a staging registry (the JobSet subchart's default did both)."""
+    moving = {"", "latest", "main", "master", "nightly"}
+    for release in rendered.releases:
+        for manifest in release.manifests:
+            for pod in _pod_specs(manifest.obj):
+                for c in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
+                    image = c.get("image", "")
+                    tag = "digest" if "@" in image else image.rsplit("/", 1)[-1].partition(":")[2]
+                    assert tag not in moving, (release.name, manifest.obj["kind"], image)
+                    assert "k8s-staging" not in image, (release.name, manifest.obj["kind"], image)

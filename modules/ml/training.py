@@ -31,6 +31,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..catalog import DATA_DIR
+from .. import sizing
 from ..charts import CHARTS
 from ..helm_addon import HelmAddon, HelmAddonArgs
 from .crs import custom_resource
@@ -72,9 +73,15 @@ def runtime_object(name: str) -> dict[str, Any]:
 
 def trainer_values() -> dict[str, Any]:
     return {
-        "jobset": {"install": True},
+        # the subchart defaults to the moving `main` tag of a staging registry, pulled Always:
+        # pin the JobSet release the chart vendors (jobset 0.12.0)
+        "jobset": {"install": True, "image": {"repository": "registry.k8s.io/jobset/jobset", "tag": "v0.12.0",
+                                              "pullPolicy": "IfNotPresent"}},
         # no built-in runtime, so no runtimes installer hook Job (see the module doc)
         "runtimes": {"defaultEnabled": False, "torchDistributed": {"enabled": False}},
+        # the chart sets none (modules/sizing.py)
+        "manager": {"resources": sizing.platform(
+            "kubeflow-trainer/Deployment/kubeflow-trainer-controller-manager/manager").values()},
     }
 
 
