@@ -36,6 +36,8 @@ def jark_raw() -> dict:
     import yaml
 
     raw = yaml.safe_load((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())["config"]
+    raw["gpufleet:network"] = {k: v for k, v in raw["gpufleet:network"].items() if not k.startswith("nat")}  # a NAT gateway
+    raw["gpufleet:cluster"] = {k: v for k, v in raw["gpufleet:cluster"].items() if k != "logs"}
     raw["gpufleet:pools"] = {"system": {"instance_types": ["m5.xlarge"], "capacity": "on-demand",
                                         "min": 2, "max": 2, "disk_gb": 100}, "gpu": []}
     raw.pop("gpufleet:teams", None)

@@ -1,9 +1,17 @@
 """gpufleet: offline plans, costs and policy verdicts for the gpufleet EKS platform.
 
+Every command acts on the Pulumi project of the current directory (the nearest
+``Pulumi.yaml`` at or above it, like ``pulumi``; ``-C DIR`` runs as if started in DIR) and
+names it in the first line of its output (:mod:`gpufleet.project`).
+
 Exit codes (defined once in :mod:`gpufleet.exit_codes`, listed by ``--help``): 0 success,
 1 a policy violation or a failed check, 2 bad input or usage, 3 an external service
 failed, 4 an internal error (a bug). Every error is one line on stderr, never a traceback
-(``GPUFLEET_DEBUG=1`` adds it for an internal error).
+(``GPUFLEET_DEBUG=1`` adds it for an internal error). Each command's ``--help`` ends with
+its exit codes and an example.
+
+Shell completion of stack names: ``eval "$(register-python-argcomplete gpufleet)"`` (bash,
+zsh) with ``argcomplete`` installed.
 """
 
 from __future__ import annotations
@@ -20,20 +28,74 @@ from typing import Sequence
 from modules.config import ConfigError
 
 from . import commands, exit_codes
+from .project import stack_names
+
+#: Positional arguments that name a stack: completed with the project's stack names.
+STACK_ARGUMENTS = ("stack", "stacks", "source")  # diff's base/head also take plan files: the shell's own
+TOP_EXAMPLES = (("gpufleet plan dev", "plan stack dev of the project in this directory (or above it)"),
+                ("gpufleet -C ~/src/infra cost prod", "the cost of stack prod of the project in ~/src/infra"))
+
+
+def version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
+
+        return dist_version("gpufleet")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree without installing
+        return "unknown (not installed)"
+
+
+def epilog(examples: Sequence[tuple[str, str]]) -> str:
+    """A command's --help ending: one example (or a few) and the exit codes."""
+    lines = ["example:" if len(examples) == 1 else "examples:"]
+    for command, what in examples:
+        lines += [f"  {command}", f"      {what}"]
+    return "\n".join(lines) + "\n\n" + exit_codes.EPILOG
+
+
+def _finish(p: argparse.ArgumentParser, examples: Sequence[tuple[str, str]]) -> None:
+    """Exit codes and examples in ``p``'s --help; stack arguments complete stack names."""
+    if p.epilog is None:
+        p.epilog = epilog(examples) if examples else exit_codes.EPILOG
+        if p.formatter_class is argparse.HelpFormatter:
+            p.formatter_class = argparse.RawDescriptionHelpFormatter
+    for action in p._actions:
+        if not action.option_strings and action.dest in STACK_ARGUMENTS:
+            action.completer = stack_names  # type: ignore[attr-defined] - argcomplete reads it
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gpufleet", description=__doc__.splitlines()[0], epilog=exit_codes.EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="gpufleet", description=__doc__.splitlines()[0],
+                                epilog=epilog(TOP_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-C", "--cwd", metavar="DIR", default=None,
+                   help="run as if gpufleet was started in DIR: its project is the nearest Pulumi.yaml at or "
+                        "above DIR (default: the current directory)")
+    p.add_argument("--version", action="version", version=f"gpufleet {version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
-    for command in sub.choices.values():
-        if command.epilog is None:
-            command.epilog = exit_codes.EPILOG
-            if command.formatter_class is argparse.HelpFormatter:
-                command.formatter_class = argparse.RawDescriptionHelpFormatter
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        before = set(sub.choices)
+        module.register(sub)
+        for name in set(sub.choices) - before:
+            command = sub.choices[name]
+            _finish(command, getattr(module, "EXAMPLES", ()))  # each command module's own
+            for action in command._actions:  # sub-actions (fleet plan|preview|up)
+                if isinstance(action, argparse._SubParsersAction):
+                    for action_name, child in action.choices.items():
+                        _finish(child, getattr(module, "ACTION_EXAMPLES", {}).get(action_name, ()))
     return p
+
+
+def _complete(p: argparse.ArgumentParser) -> None:
+    """Shell completion when the shell asks for it (``argcomplete`` installed; a no-op otherwise)."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:  # pragma: no cover - completion is optional
+        return
+    argcomplete.autocomplete(p)
 
 
 def message(exc: BaseException, code: int) -> str:
@@ -56,8 +118,15 @@ def message(exc: BaseException, code: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    _complete(p)
+    args = p.parse_args(argv)
+    start = os.getcwd()
     try:
+        if args.cwd is not None:
+            if not os.path.isdir(args.cwd):
+                raise exit_codes.BadInputError(f"-C {args.cwd}: no such directory")
+            os.chdir(args.cwd)  # like pulumi -C / git -C: relative paths and the project are DIR's
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - every error ends a command with one line and its exit code
         code = exit_codes.classify(exc)
@@ -65,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code == exit_codes.INTERNAL and os.environ.get("GPUFLEET_DEBUG"):
             traceback.print_exc()
         return code
+    finally:
+        os.chdir(start)
 
 
 def entry() -> None:

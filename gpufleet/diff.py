@@ -1,12 +1,17 @@
 """Replacement guard: compare two plans by URN and find what ``pulumi up`` would destroy.
 
 A plan is the document ``gpufleet plan --json`` prints (or a stack rendered on the spot).
-Resources are matched by URN (without the stack segment, and following ``aliases``);
+Resources are matched by URN (without the stack segment, and following ``aliases``; a plan
+saved before gpufleet emitted the URNs Pulumi assigns still matches, see :func:`key`);
 the result is the adds, deletes, in-place updates and, above all, the **replacements**:
 updates to a property the provider cannot change in place, so the resource is deleted
 and created again (a new cluster, new nodes, an empty file system). Deleting a resource
 marked ``protect`` is reported too. ``REPLACE_RULES`` below is the one table of which
 properties force a replacement; everything else follows from it.
+
+Every change carries its values, old and new (an update's changed properties; the property
+that forces a replacement and why). Values the mock engine made up (ids, ARNs of resources
+in the plan) are shown as what they stand for (``<id of network-private-us-east-1a>``).
 """
 
 from __future__ import annotations
@@ -138,15 +143,34 @@ def check(doc: Any, source: str) -> None:
 
 # ---------------------------------------------------------------- the comparison
 
-def key(urn: str) -> str:
-    """A URN without its stack segment: ``project::parent$type::name``."""
-    parts = urn.split("::", 1)
-    return parts[1] if len(parts) == 2 and parts[0].startswith("urn:pulumi:") else urn
+LEGACY_ROOT = "pulumi:pulumi:Stack$"
 
 
-def provider_key(ref: str | None) -> str | None:
+def key(urn: str, legacy: bool = False) -> str:
+    """A URN without its stack segment: ``project::parent types$type::name``.
+
+    ``legacy``: the parent types cut to the last one, as in plans written before gpufleet
+    emitted the URNs Pulumi assigns (its mock engine kept only the parent's last type and
+    put ``pulumi:pulumi:Stack$`` before top-level types): a plan of either shape then
+    matches a plan of the other, resource by resource."""
+    parts = urn.split("::", 3)
+    if len(parts) != 4 or not parts[0].startswith("urn:pulumi:"):
+        return urn
+    project, qualified, name = parts[1:]
+    if legacy:
+        chain = qualified.removeprefix(LEGACY_ROOT).split("$")
+        qualified = "$".join(chain[-2:])
+    return f"{project}::{qualified}::{name}"
+
+
+def is_legacy(doc: dict[str, Any]) -> bool:
+    """A plan with the mock engine's old URNs (``...::pulumi:pulumi:Stack$<type>::...``)."""
+    return any(isinstance(r.get("urn"), str) and f"::{LEGACY_ROOT}" in r["urn"] for r in doc.get("resources", []))
+
+
+def provider_key(ref: str | None, legacy: bool = False) -> str | None:
     """``urn::id`` (how a resource names its provider) to the provider's key."""
-    return key(ref.rsplit("::", 1)[0]) if ref else None
+    return key(ref.rsplit("::", 1)[0], legacy) if ref else None
 
 
 def type_of(k: str) -> str:
@@ -175,13 +199,33 @@ def leaf_changes(base: Any, head: Any, prefix: str = "") -> list[str]:
     return [prefix[:-1]] if base != head else []
 
 
+def value_changes(base: Any, head: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """What differs, as ``(path, old, new)``, for people to read: objects are walked, and so
+    are lists of the same length (``spec.resourceGroups[0].flavors[1].name``); other lists
+    and scalars are compared whole. A path covers the same values as :func:`leaf_changes`'."""
+    if isinstance(base, dict) and isinstance(head, dict) and SECRET_SIG not in base and SECRET_SIG not in head:
+        out: list[tuple[str, Any, Any]] = []
+        for k in sorted(set(base) | set(head), key=str):
+            out += value_changes(base.get(k, MISSING), head.get(k, MISSING), f"{prefix}{k}.")
+        return out
+    if isinstance(base, list) and isinstance(head, list) and len(base) == len(head) and prefix:
+        out = []
+        for i, (b, h) in enumerate(zip(base, head)):
+            out += value_changes(b, h, f"{prefix[:-1]}[{i}].")
+        return out
+    return [(prefix[:-1], base, head)] if base != head else []
+
+
 def covered(path: str, prefixes: Iterable[str]) -> bool:
-    """``path`` is one of ``prefixes`` or inside one."""
-    return any(path == p or path.startswith(p + ".") for p in prefixes)
+    """``path`` is one of ``prefixes`` or inside one (an object key or a list item)."""
+    return any(path == p or path.startswith((p + ".", p + "[")) for p in prefixes)
 
 
 @dataclass
 class Reason:
+    """A changed property: its path, the values before and after (as shown: placeholders
+    named) and, for a replacement, why it forces one."""
+
     path: str
     base: Any
     head: Any
@@ -197,6 +241,8 @@ class Change:
     action: Literal["add", "delete", "update", "replace"]
     paths: list[str] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
+    #: each changed path's values, old and new (``why`` empty)
+    values: list[Reason] = field(default_factory=list)
     protected: bool = False
     retained: bool = False
     renamed_from: str | None = None
@@ -206,6 +252,7 @@ class Change:
 class Resource:
     key: str
     doc: dict[str, Any]
+    legacy: bool = False
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -216,7 +263,8 @@ class Resource:
         return self.doc.get("options", {}) or {}
 
     def deps(self, typ: str) -> set[str]:
-        return {key(u) for u in self.options.get("depends_on", []) if type_of(key(u)) == typ}
+        keys = (key(u, self.legacy) for u in self.options.get("depends_on", []))
+        return {k for k in keys if type_of(k) == typ}
 
 
 @dataclass
@@ -246,14 +294,16 @@ class PlanDiff:
 
 def compare(base_doc: dict[str, Any], head_doc: dict[str, Any], base: str = "base", head: str = "head") -> PlanDiff:
     """Compare two plan documents (already checked) resource by resource."""
-    old = {key(r["urn"]): Resource(key(r["urn"]), r) for r in base_doc["resources"]}
-    new = {key(r["urn"]): Resource(key(r["urn"]), r) for r in head_doc["resources"]}
+    legacy = is_legacy(base_doc) or is_legacy(head_doc)
+    old = {key(r["urn"], legacy): Resource(key(r["urn"], legacy), r, legacy) for r in base_doc["resources"]}
+    new = {key(r["urn"], legacy): Resource(key(r["urn"], legacy), r, legacy) for r in head_doc["resources"]}
+    shown = Placeholders([*base_doc["resources"], *head_doc["resources"]])
     pairs = {k: k for k in old if k in new}  # head key -> base key
     for hk, r in new.items():
         if hk in old:
             continue
         for alias in r.options.get("aliases", []) or []:
-            ak = key(alias) if isinstance(alias, str) else None
+            ak = key(alias, legacy) if isinstance(alias, str) else None
             if ak in old and ak not in new and ak not in pairs.values():
                 pairs[hk] = ak  # renamed through an alias: the same cloud resource
                 break
@@ -266,7 +316,7 @@ def compare(base_doc: dict[str, Any], head_doc: dict[str, Any], base: str = "bas
         for hk, bk in pairs.items():
             if hk in replaced:
                 continue
-            reasons = _forced(old[bk], new[hk], pairs, replaced)
+            reasons = _forced(old[bk], new[hk], pairs, replaced, shown)
             if reasons:
                 replaced[hk] = reasons
                 grew = True
@@ -283,10 +333,12 @@ def compare(base_doc: dict[str, Any], head_doc: dict[str, Any], base: str = "bas
         common = dict(key=hk, urn=n.doc["urn"], type=n.doc["type"], name=n.doc.get("name", hk.rsplit("::", 1)[-1]),
                       protected=bool(o.options.get("protect")), retained=bool(o.options.get("retain_on_delete")),
                       renamed_from=o.doc["urn"] if bk != hk else None)
+        values = [Reason(p, shown(b), shown(h)) for p, b, h in value_changes(o.inputs, n.inputs)
+                  if not covered(p, ignored) and not covered(p, refs)]
         if hk in replaced:
-            changes.append(Change(action="replace", paths=paths, reasons=replaced[hk], **common))
+            changes.append(Change(action="replace", paths=paths, reasons=replaced[hk], values=values, **common))
         elif paths or bk != hk:
-            changes.append(Change(action="update", paths=paths, **common))
+            changes.append(Change(action="update", paths=paths, values=values, **common))
         else:
             unchanged += 1
     paired = set(pairs.values())
@@ -314,7 +366,8 @@ def _ref_same(rule: Rule, o: Resource, n: Resource, pairs: dict[str, str], repla
     return not any(h in replaced for h in after)
 
 
-def _forced(o: Resource, n: Resource, pairs: dict[str, str], replaced: dict[str, list[Reason]]) -> list[Reason]:
+def _forced(o: Resource, n: Resource, pairs: dict[str, str], replaced: dict[str, list[Reason]],
+            shown: Placeholders) -> list[Reason]:
     reasons: list[Reason] = []
     for rule in REPLACE_RULES.get(n.doc["type"], ()):
         b, h = get(o.inputs, rule.path), get(n.inputs, rule.path)
@@ -328,9 +381,10 @@ def _forced(o: Resource, n: Resource, pairs: dict[str, str], replaced: dict[str,
         if same is None:
             same = b == h
         if not same:
-            why = _ref_why(rule, o, n, pairs, replaced) if rule.ref else ""
-            reasons.append(Reason(rule.path, _shown(b), _shown(h), why))
-    prov = provider_key(n.options.get("provider"))
+            detail = _ref_why(rule, o, n, pairs, replaced) if rule.ref else ""
+            why = f"replace-on-change: {rule.path}: {detail}" if detail else _rule_why(rule, n.doc["type"])
+            reasons.append(Reason(rule.path, shown(b), shown(h), why))
+    prov = provider_key(n.options.get("provider"), n.legacy)
     if prov in replaced and not reasons:
         reasons.append(Reason("(provider)", None, None, f"its provider {prov.rsplit('::', 1)[-1]} is replaced"))
     return reasons
@@ -347,9 +401,46 @@ def _ref_why(rule: Rule, o: Resource, n: Resource, pairs: dict[str, str], replac
     return ""
 
 
-def _shown(value: Any) -> Any:
-    if value is MISSING:
-        return None
-    if isinstance(value, dict) and SECRET_SIG in value:
-        return "[secret]"
-    return value
+def _rule_why(rule: Rule, typ: str) -> str:
+    """Why a rule's property forces a replacement, in words."""
+    noun = typ.rsplit(":", 1)[-1]
+    if rule.when == "removed":
+        return (f"replace-on-change: {rule.path} can be added in place but not removed; the provider deletes the "
+                f"{noun} and creates a new one")
+    return (f"replace-on-change: {rule.path} cannot be updated in place; the provider deletes the {noun} and "
+            f"creates a new one")
+
+
+class Placeholders:
+    """Shows values without the mock engine's made-up ids: an id, key id or ARN the mock
+    engine computed for a resource of the plans becomes ``<id of NAME>`` (``<arn of NAME>``);
+    a secret becomes ``[secret]``; an absent value ``None``."""
+
+    def __init__(self, resources: Iterable[dict[str, Any]]) -> None:
+        from .engine import MOCK_ARN, placeholders
+
+        self.arn = MOCK_ARN
+        self.names: set[str] = set()
+        self.labels: dict[str, str] = {}
+        for r in resources:
+            name, typ = r.get("name"), r.get("type")
+            if isinstance(name, str) and isinstance(typ, str):
+                self.names.add(name)
+                self.labels.update(placeholders(typ, name))
+
+    def __call__(self, value: Any) -> Any:
+        if value is MISSING:
+            return None
+        if isinstance(value, dict):
+            if SECRET_SIG in value:
+                return "[secret]"
+            return {k: self(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, str):
+            if value in self.labels:
+                return self.labels[value]
+            m = self.arn.match(value)
+            if m and m["name"] in self.names:
+                return f"<arn of {m['name']}>"
+        return value

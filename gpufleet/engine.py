@@ -4,17 +4,32 @@
 its type, name, inputs (wire form: camelCase keys, as the provider would receive them),
 parent and options. ``RecordingMocks`` answers like a provider would for the computed
 fields the program reads (ARNs, the cluster endpoint, a node group's Auto Scaling group).
+
+Two things differ from Pulumi's own ``MockMonitor`` so that a plan can be pasted into and
+compared with real Pulumi:
+
+- URNs are the ones the Pulumi engine assigns: ``urn:pulumi:<stack>::<project>::<qualified
+  type>::<name>``, where the qualified type is the parent's *whole* qualified type, ``$``,
+  the resource's type; a resource whose parent is the stack (``pulumi:pulumi:Stack``) has
+  its own type only (Pulumi's ``generateURN``). The SDK's mock keeps only the parent's last
+  type and puts ``pulumi:pulumi:Stack$`` in front of top-level resources.
+- The records come out in one stable order, whatever order the SDK's asynchronous
+  registrations arrived in (:func:`stable_order`); ``depends_on`` is sorted. Mock ids and
+  ARNs are derived from names only (never ``hash()``), so two runs in two processes give
+  byte-identical plans.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
 
 ACCOUNT = "123456789012"
 UNKNOWN = "<computed>"
@@ -69,6 +84,33 @@ def _plain(value: Any) -> Any:
     return UNKNOWN
 
 
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
+def mock_id(typ: str, name: str) -> str:
+    """The id the mock engine gives a resource: derived from its name only (stable across
+    processes; ``zlib.crc32``, never ``hash()``, which changes with ``PYTHONHASHSEED``)."""
+    if typ == LAUNCH_TEMPLATE:
+        return f"lt-{zlib.crc32(name.encode()):012d}"
+    return f"{name}-id"
+
+
+def placeholders(typ: str, name: str) -> dict[str, str]:
+    """The stand-in values the mock engine computes for a resource (its id, key id, cluster
+    security group), each with how output names it instead (``<id of NAME>``). ARNs are
+    ``arn:aws:<service>:<region>:<ACCOUNT>:<name>`` (see :data:`MOCK_ARN`)."""
+    out = {mock_id(typ, name): f"<id of {name}>"}
+    if typ == "aws:kms/key:Key":
+        out[f"key-{name}"] = f"<key id of {name}>"
+    elif typ == "aws:eks/cluster:Cluster":
+        out[f"sg-{name}"] = f"<security group of {name}>"
+    return out
+
+
+#: A mock ARN: ``arn:aws:<service>:<region>:<ACCOUNT>:<logical name>``.
+MOCK_ARN = re.compile(rf"^arn:aws:[a-z0-9-]+:[a-z0-9-]*:{ACCOUNT}:(?P<name>[^:/]+)$")
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers with what a provider computes; echoes inputs for everything else."""
 
@@ -82,7 +124,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         service = token[1].split("/")[0] if len(token) > 1 else "mock"
         region = "" if service == "iam" else self.region  # IAM ARNs are global
         state.setdefault("arn", f"arn:aws:{service}:{region}:{ACCOUNT}:{args.name}")
-        rid = f"{args.name}-id"
+        rid = mock_id(args.typ, args.name)
         if args.typ == "aws:eks/cluster:Cluster":
             state.update(
                 endpoint=f"https://{name}.gr7.{self.region}.eks.amazonaws.com",
@@ -95,7 +137,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{state.get('nodeGroupName', args.name)}-asg"}]}]
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
-            rid = f"lt-{zlib.crc32(args.name.encode()):012d}"  # stable across processes
         elif args.typ == "aws:kms/key:Key":
             state["keyId"] = f"key-{args.name}"
         elif args.typ in ("aws:iam/role:Role", "aws:ec2/placementGroup:PlacementGroup"):
@@ -110,26 +151,81 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/mock", "userId": "mock"}, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region}, []
+        if args.token == "aws:ssm/getParameter:getParameter":
+            # a public parameter such as Amazon Linux's latest AMI: a stable, AMI-shaped stand-in
+            name = str(args.args.get("name", ""))
+            value = f"ami-0{zlib.crc32(name.encode()):08x}{zlib.crc32(name[::-1].encode()):08x}"
+            return {"arn": f"arn:aws:ssm:{self.region}::parameter{name}", "id": name, "name": name, "type": "String",
+                    "value": value, "insecureValue": value, "version": 1, "withDecryption": True}, []
         return {}, []
 
 
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def qualified_type(urn: str) -> str:
+    """The qualified type of a URN (``parent types$type``; a name may contain ``::``)."""
+    return urn.split("::", 3)[2]
+
+
+def make_urn(stack: str, project: str, parent: str | None, type_: str, name: str) -> str:
+    """The URN the Pulumi engine gives a resource (``deployment.generateURN``): the parent's
+    whole qualified type, unless the parent is the stack itself."""
+    chain = type_
+    if parent and (parent_type := qualified_type(parent)) != STACK_TYPE:
+        chain = f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{chain}::{name}"
+
+
+def sort_key(r: Recorded) -> tuple[str, str, str]:
+    return (r.name, r.type, r.urn)
+
+
+def stable_order(records: Iterable[Recorded]) -> list[Recorded]:
+    """Tree order, independent of registration order: each resource right before its
+    children, siblings by name then type (the URN breaks any tie). Top-level resources are
+    those whose parent is not recorded (the stack)."""
+    records = list(records)
+    urns = {r.urn for r in records}
+    kids: dict[str | None, list[Recorded]] = {}
+    for r in records:
+        kids.setdefault(r.parent if r.parent in urns else None, []).append(r)
+    out: list[Recorded] = []
+    stack = sorted(kids.get(None, []), key=sort_key, reverse=True)
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack += sorted(kids.get(node.urn, []), key=sort_key, reverse=True)
+    return out
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A mock engine that remembers every registration, in order, and refuses duplicate URNs."""
+    """A mock engine that remembers every registration and refuses duplicate URNs.
+
+    ``records`` lists them in :func:`stable_order` (a fresh dict on each access: read it
+    once the program has run)."""
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
-        self.records: dict[str, Recorded] = {}
+        self._records: dict[str, Recorded] = {}
+
+    @property
+    def records(self) -> dict[str, Recorded]:
+        return {r.urn: r for r in stable_order(self._records.values())}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return make_urn(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
 
     def ReadResource(self, request):  # noqa: N802 (gRPC method name)
         """Reads of existing resources (``pulumi.StackReference``, ``.get()``) are recorded too."""
         response = super().ReadResource(request)
         urn = response.urn
-        if urn in self.records:
+        if urn in self._records:
             raise DuplicateUrnError(f"two resources share the URN {urn}")
-        self.records[urn] = Recorded(
+        self._records[urn] = Recorded(
             urn=urn, type=request.type, name=request.name, custom=True, parent=request.parent or None,
             inputs=_plain(rpc.deserialize_properties(request.properties, keep_unknowns=True)),
-            depends_on=list(request.dependencies), provider=request.provider or None, read=True,
+            depends_on=sorted(request.dependencies), provider=request.provider or None, read=True,
             outputs=_plain(self.resources[urn].state if urn in self.resources else {}),
         )
         return response
@@ -139,10 +235,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return response
         urn = response.urn
-        if urn in self.records:
+        if urn in self._records:
             raise DuplicateUrnError(f"two resources share the URN {urn}")
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
-        self.records[urn] = Recorded(
+        self._records[urn] = Recorded(
             urn=urn,
             type=request.type,
             name=request.name,
@@ -152,32 +248,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             protect=bool(getattr(request, "protect", False)),
             retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
             ignore_changes=list(request.ignoreChanges),
-            depends_on=list(request.dependencies),
+            depends_on=sorted(request.dependencies),
             provider=request.provider or None,
-            aliases=[u for a in getattr(request, "aliases", []) if (u := _alias_urn(a, urn, request))],
+            aliases=sorted({u for a in getattr(request, "aliases", []) if (u := _alias_urn(a, urn, request))}),
             outputs=_plain(self.resources[urn].state if urn in self.resources else {}),
         )
         return response
 
 
 def _alias_urn(alias: Any, urn: str, request: Any) -> str:
-    """The URN an alias stands for: given as a URN, or as a spec (name, type, parent) that
-    differs from the resource's own; the same ``urn:pulumi:<stack>::<project>::`` prefix."""
+    """The URN an alias stands for: given as a URN, or as a spec (name, type, parent, stack,
+    project) that differs from the resource's own, built by the engine's rule
+    (:func:`make_urn`); an unset parent in a spec means the resource's own parent."""
     if getattr(alias, "urn", ""):
         return alias.urn
     spec = getattr(alias, "spec", None)
-    if spec is None or not any((spec.name, spec.type, spec.parentUrn, spec.noParent)):
+    if spec is None or not any((spec.name, spec.type, spec.parentUrn, spec.noParent, spec.stack, spec.project)):
         return ""
-    head, qualified_type, _name = urn.rsplit("::", 2)
-    own_type = spec.type or request.type
-    if spec.noParent:
-        chain = own_type
-    elif spec.parentUrn:
-        parent_type = spec.parentUrn.rsplit("::", 2)[1]
-        chain = f"{parent_type}${own_type}" if not parent_type.startswith("pulumi:pulumi:Stack") else own_type
-    else:
-        chain = qualified_type.rsplit("$", 1)[0] + f"${own_type}" if "$" in qualified_type else own_type
-    return f"{head}::{chain}::{spec.name or request.name}"
+    stack, project = urn.removeprefix("urn:pulumi:").split("::", 2)[:2]
+    parent = None if spec.noParent else (spec.parentUrn or request.parent or None)
+    return make_urn(spec.stack or stack, spec.project or project, parent, spec.type or request.type,
+                    spec.name or request.name)
 
 
 def install(project: str, stack: str, config: dict[str, Any], region: str) -> RecordingMonitor:
@@ -190,5 +281,8 @@ def install(project: str, stack: str, config: dict[str, Any], region: str) -> Re
     pulumi.runtime.set_all_config(program_config(config), [])
     mocks = RecordingMocks(region)
     monitor = RecordingMonitor(mocks)
+    # a new root stack resource for this stack: set_mocks keeps the previous render's one (its
+    # URN names the previous stack, and would be every top-level resource's parent)
+    pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     return monitor

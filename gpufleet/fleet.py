@@ -1,6 +1,7 @@
 """A fleet: several gpufleet stacks (clusters, usually in several regions) managed together.
 
-``stacks/fleet.yaml`` names the clusters::
+The project's fleet file (``fleet.yaml`` in its stacks dir: ``stacks/fleet.yaml`` here)
+names the clusters::
 
     global:                                  # optional: account-level resources
       stack: acme/gpufleet-global/global     # fully qualified stack name (StackReference)
@@ -33,7 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modules import config as stack_config
 
-from .replicate import BadInput, stacks_dir
+from .project import Project, coerce
+from .replicate import BadInput
 
 Role = Literal["primary", "replica", "standalone"]
 QUALIFIED_STACK = re.compile(r"^[\w.-]+/[\w.-]+/[\w.-]+$")
@@ -98,20 +100,26 @@ class Fleet:
         return self.source.parent
 
 
-def default_file() -> Path:
-    return stacks_dir() / "fleet.yaml"
+def default_file(project: Project | Path | None = None) -> Path:
+    """The project's fleet file (default: the current directory's project)."""
+    return coerce(project).fleet_file
 
 
-def load(path: Path | None = None) -> Fleet:
-    """Read and check a fleet file: every named stack exists, validates and is in its region."""
-    path = Path(path) if path is not None else default_file()
-    source = str(path)
+def load(path: Path | None = None, project: Project | Path | None = None) -> Fleet:
+    """Read and check a fleet file (default: the project's): every named stack exists,
+    validates and is in its region."""
+    proj = coerce(project) if path is None or project is not None else None
+    path = Path(path) if path is not None else proj.fleet_file
+    source = proj.shown(path) if proj is not None else str(path)
+
+    def shown(file: Path) -> str:
+        return proj.shown(file) if proj is not None else str(file)
 
     def error(key_path: str, given: Any, expected: str) -> BadInput:
         return BadInput(str(stack_config.ConfigError(source, key_path, given, expected)))
 
     try:
-        doc = stack_config.read_yaml_file(path, "fleet file (see stacks/fleet.yaml)", shown=source)
+        doc = stack_config.read_yaml_file(path, "fleet file (fleet.yaml in the project's stacks dir)", shown=source)
     except stack_config.ConfigError as exc:
         raise BadInput(str(exc)) from None
     try:
@@ -128,9 +136,9 @@ def load(path: Path | None = None) -> Fleet:
         file = path.parent / f"Pulumi.{entry.stack}.yaml"
         if not file.exists():  # a directory or an unreadable file: from_file names the problem
             raise error(f"{key}.stack", entry.stack, f"a stack with a file next to the fleet file ({file} does not exist)")
-        cfg, _ = stack_config.from_file(file, stack_config.shown_path(file))
+        cfg, _ = stack_config.from_file(file, shown(file))
         if cfg.region != entry.region:
-            raise error(f"{key}.region", entry.region, f"the region {stack_config.shown_path(file)} deploys to "
+            raise error(f"{key}.region", entry.region, f"the region {shown(file)} deploys to "
                                                        f"(aws:region {cfg.region})")
         clusters.append(Cluster(entry.stack, entry.region, entry.role, file))
     primaries = [c.stack for c in clusters if c.role == "primary"]

@@ -20,8 +20,8 @@ from modules.outputs import StackOutputs
 from modules.schema.stack import StackConfig
 
 from . import engine
+from .project import PACKAGE_ROOT, Project, coerce  # noqa: F401 - PACKAGE_ROOT: gpufleet's own files, never the user's
 
-PROJECT_ROOT = Path(stack_config.__file__).resolve().parents[1]
 SECRET = "[secret]"
 #: Reports added to every plan, in order: module ``gpufleet.reports.<name>`` with a
 #: ``report(plan) -> Report`` function. A missing module is skipped.
@@ -84,27 +84,57 @@ class Plan:
         return doc
 
 
-def resolve(stack_or_path: str, root: Path | None = None) -> tuple[Path, str, str]:
-    """(file, stack name, how to show the file) for a stack name or a stack file path."""
-    root = root or PROJECT_ROOT
+def resolve(stack_or_path: str, project: Project | Path | None = None) -> tuple[Path, str, str]:
+    """(file, stack name, how to show the file) for a stack name or a stack file path.
+
+    A name is a file in the project's stacks dir (``project``: default the current
+    directory's project, found like ``pulumi`` finds it); a path is that file, wherever it is."""
     candidate = Path(stack_or_path)
     if stack_or_path.endswith((".yaml", ".yml")) or candidate.is_file():
         stem = candidate.name.rsplit(".", 1)[0]
         return candidate, stem.removeprefix("Pulumi."), str(candidate)
-    path = stack_config.stack_file(stack_or_path, root)
-    return path, stack_or_path, f"{stack_config.STACKS_DIR}/{path.name}"
+    proj = coerce(project)
+    path = stack_config.stack_file(stack_or_path, stacks_dir=proj.stacks_dir)
+    return path, stack_or_path, proj.shown(path)
 
 
-def render(stack_or_path: str, root: Path | None = None) -> Plan:
+def missing_stack(stack_or_path: str, shown: str, project: Project | Path | None = None) -> stack_config.ConfigError:
+    """The one-line error for a stack name without a file (naming the project's stacks)."""
+    if stack_or_path.endswith((".yaml", ".yml")) or "/" in stack_or_path:
+        where = ""
+    else:
+        proj = coerce(project)
+        known = ", ".join(proj.stacks()) or "none"
+        where = f" (stacks of project {proj.name} in {proj.shown(proj.stacks_dir)}/: {known})"
+    return stack_config.ConfigError(shown, "(file)", stack_or_path,
+                                    f"a stack name with a file Pulumi.<stack>.yaml in the project's stacks dir, "
+                                    f"or a path to one{where}")
+
+
+def render(stack_or_path: str, project: Project | Path | None = None) -> Plan:
     """Validate the stack file, then run the program under the mock engine."""
-    path, stack, shown = resolve(stack_or_path, root)
+    path, stack, shown = resolve(stack_or_path, project)
     if not path.is_file():
-        raise stack_config.ConfigError(shown, "(file)", stack_or_path,
-                                       f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
+        raise missing_stack(stack_or_path, shown, project)
     cfg, raw = stack_config.from_file(path, shown)
     plan = run_program(cfg, raw, stack, shown)
     add_reports(plan)
     return plan
+
+
+def storage_warnings(cfg: StackConfig, shown: str) -> list[str]:
+    """What a valid stack probably did not mean: a team ``storage.buckets.grants`` leaves out
+    gets no S3 access at all (the grants list is explicit; without it every team gets the
+    defaults). One line each, for stderr (``plan``, ``check``)."""
+    grants = cfg.storage.buckets.grants
+    if grants is None:
+        return []
+    granted = {g.team for g in grants}
+    missing = [t.name for t in cfg.teams if t.name not in granted]
+    return [f"warning: {shown}: gpufleet:storage.buckets.grants lists {', '.join(sorted(granted)) or 'no team'} "
+            f"but not team {team}: it gets no access to the datasets and models buckets (add "
+            f"{{team: {team}, datasets: read, models: read-write}} to grant the defaults, or datasets: none, "
+            f"models: none to say it is meant)" for team in missing]
 
 
 def add_reports(plan: Plan) -> Plan:

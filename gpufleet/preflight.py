@@ -21,7 +21,8 @@ from modules.schema.stack import StackConfig
 
 from . import aws_checks
 from .exit_codes import ExternalServiceError
-from .replicate import BadInput, stacks_dir
+from .project import Project
+from .replicate import BadInput, project_for
 
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
 
@@ -51,23 +52,27 @@ class Preflight:
         return "\n".join(lines)
 
 
-def load_stack(stack: str, directory: Path | None = None) -> tuple[str, StackConfig]:
-    """(stack name, validated config) for a stack name or a stack file path."""
+def load_stack(stack: str, directory: Path | None = None, project: Project | Path | None = None
+               ) -> tuple[str, StackConfig]:
+    """(stack name, validated config) for a stack name (in the project's stacks dir;
+    ``directory``: another stacks dir) or a stack file path."""
     if stack.endswith((".yaml", ".yml")) or "/" in stack:
         path = Path(stack)
         name, shown = path.name.rsplit(".", 1)[0].removeprefix("Pulumi."), stack
     else:
-        path, name = stacks_dir(directory) / f"Pulumi.{stack}.yaml", stack
-        shown = stack_config.shown_path(path)
+        proj = project_for(project, directory)
+        path, name = proj.stack_file(stack), stack
+        shown = proj.shown(path)
         if not path.exists():
-            raise BadInput(f"unknown stack {stack!r}: no file {shown}")
+            raise BadInput(f"unknown stack {stack!r}: no file {shown} (stacks of project {proj.name}: "
+                           f"{', '.join(proj.stacks()) or 'none'})")
     cfg, _ = stack_config.from_file(path, shown)  # the file as named: a missing or unreadable one is one line
     return name, cfg
 
 
-def preflight(stack: str, directory: Path | None = None) -> Preflight:
+def preflight(stack: str, directory: Path | None = None, project: Project | Path | None = None) -> Preflight:
     """Run the checks; ConfigError/BadInput for a bad stack, ExternalServiceError without credentials."""
-    name, cfg = load_stack(stack, directory)
+    name, cfg = load_stack(stack, directory, project)
     if not aws_checks.credentials_available():
         raise ExternalServiceError("no AWS credentials found (environment, profile, SSO or instance role): "
                        "preflight checks the live account; log in (e.g. `aws sso login`) and retry")

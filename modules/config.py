@@ -35,18 +35,21 @@ from .user_files import (_LOADERS, MAX_DEPTH, MAX_INT_DIGITS, MAX_JSON_BYTES, MA
                          MAX_YAML_BYTES, YAML_LOADER, check_file, decode_text, parse_yaml, read_json_file,
                          read_text_file, read_yaml_file, shown_path)
 
+#: The stack files' folder of this repository's project (``stackConfigDir`` in its Pulumi.yaml).
+#: The CLI reads the user's project instead (:mod:`gpufleet.project`), never this package's folder.
 STACKS_DIR = "stacks"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: The top-level keys of a Pulumi stack file (Pulumi's ``workspace.ProjectStack``).
 STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
 
 
 # ---------------------------------------------------------------- stack files
 
-def stack_file(stack: str, root: Path | None = None) -> Path:
-    """``stacks/Pulumi.<stack>.yaml``. A ``stack`` that is a path (a directory, or with a
-    slash) is not a stack name: a ConfigError naming that path."""
-    file = (root or Path.cwd()) / STACKS_DIR / f"Pulumi.{stack}.yaml"
+def stack_file(stack: str, root: Path | None = None, *, stacks_dir: Path | None = None) -> Path:
+    """``<stacks_dir>/Pulumi.<stack>.yaml`` (default ``<root>/stacks``, ``root`` the current
+    directory). A ``stack`` that is a path (a directory, or with a slash) is not a stack name:
+    a ConfigError naming that path."""
+    directory = stacks_dir if stacks_dir is not None else (root or Path.cwd()) / STACKS_DIR
+    file = Path(directory) / f"Pulumi.{stack}.yaml"
     given = Path(stack)
     if "/" in stack or os.sep in stack or "\0" in stack or (stack != "" and given.is_dir()
                                                              and not file.is_file()):

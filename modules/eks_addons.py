@@ -12,12 +12,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
+from . import sizing
 from .cluster import vpc_cni_configuration
 from .tags import Tagger
 
@@ -27,6 +29,20 @@ NODE_PREREQUISITES: tuple[str, ...] = ("vpc-cni", "kube-proxy", "eks-pod-identit
 AFTER_NODES: tuple[str, ...] = ("coredns",)
 #: earlier logical names (one component held all four add-ons)
 _RENAMED = {"coredns": "core-coredns"}
+
+
+def addon_configuration(addon: str) -> str | None:
+    """``configuration_values`` of a core add-on: vpc-cni's networking settings, and requests
+    for the DaemonSets whose add-on schema takes them (vpc-cni's aws-node, kube-proxy:
+    :mod:`modules.sizing`). CoreDNS keeps EKS's own requests; the Pod Identity agent's schema
+    has no verified resources key (``modules/data/system_pods.json``)."""
+    if addon == "vpc-cni":
+        values = json.loads(vpc_cni_configuration())
+        values["resources"] = sizing.platform("eks/vpc-cni/DaemonSet/aws-node/aws-node").values()
+        return json.dumps(values)
+    if addon == "kube-proxy":
+        return json.dumps({"resources": sizing.platform("eks/kube-proxy/DaemonSet/kube-proxy/kube-proxy").values()})
+    return None
 
 
 @dataclass(frozen=True)
@@ -52,7 +68,7 @@ class CoreAddons(pulumi.ComponentResource):
                 cluster_name=args.cluster_name,
                 addon_name=addon,
                 addon_version=args.versions.get(addon),
-                configuration_values=vpc_cni_configuration() if addon == "vpc-cni" else None,
+                configuration_values=addon_configuration(addon),
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=args.tagger(addon),

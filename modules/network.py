@@ -1,8 +1,9 @@
 """``Network``: the VPC the cluster lives in.
 
 One private and one public subnet per availability zone, NAT by strategy (one gateway,
-or one per AZ), and an S3 gateway endpoint so dataset and checkpoint traffic to S3 never
-pays NAT processing charges.
+one per AZ, or outside prod one small NAT instance: :mod:`modules.nat_instance`), and an
+S3 gateway endpoint so dataset and checkpoint traffic to S3 never pays NAT processing
+charges (nor, with a NAT instance, takes its bandwidth).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from .nat_instance import NatInstance, NatInstanceArgs
 from .tags import Tagger
 
 
@@ -38,10 +40,12 @@ def plan_subnets(vpc_cidr: ipaddress.IPv4Network, azs: Sequence[str]) -> list[Su
 class NetworkArgs:
     cidr: ipaddress.IPv4Network
     azs: Sequence[str]
-    nat: Literal["single", "per_az"]
+    nat: Literal["single", "per_az", "instance"]
     region: str
     cluster_name: str
     tagger: Tagger
+    #: ``nat: instance``: the NAT instance's type
+    nat_instance_type: str = "t4g.nano"
 
 
 class Network(pulumi.ComponentResource):
@@ -51,6 +55,7 @@ class Network(pulumi.ComponentResource):
     private_subnets: dict[str, aws.ec2.Subnet]
     public_subnets: dict[str, aws.ec2.Subnet]
     nat_gateways: dict[str, aws.ec2.NatGateway]
+    nat_instance: NatInstance | None
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpufleet:network:Network", name, None, opts)
@@ -108,7 +113,13 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
 
-        nat_azs = list(args.azs) if args.nat == "per_az" else [args.azs[0]]
+        nat_azs = list(args.azs) if args.nat == "per_az" else [] if args.nat == "instance" else [args.azs[0]]
+        self.nat_instance = None
+        if args.nat == "instance":
+            self.nat_instance = NatInstance(f"{name}-nat", NatInstanceArgs(
+                cluster_name=args.cluster_name, vpc_id=self.vpc.id, vpc_cidr=args.cidr,
+                public_subnet_id=self.public_subnets[args.azs[0]].id, instance_type=args.nat_instance_type,
+                tagger=tag), opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]))
         for az in nat_azs:
             eip = aws.ec2.Eip(f"{name}-nat-{az}", domain="vpc", tags=tag(f"{args.cluster_name}-nat-{az}"), opts=child)
             self.nat_gateways[az] = aws.ec2.NatGateway(
@@ -122,11 +133,16 @@ class Network(pulumi.ComponentResource):
 
         private_rts = []
         for az, subnet in self.private_subnets.items():
-            nat = self.nat_gateways.get(az) or self.nat_gateways[nat_azs[0]]
+            if self.nat_instance is not None:
+                default = aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0",
+                                                      network_interface_id=self.nat_instance.eni.id)
+            else:
+                nat = self.nat_gateways.get(az) or self.nat_gateways[nat_azs[0]]
+                default = aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)
             rt = aws.ec2.RouteTable(
                 f"{name}-private-{az}",
                 vpc_id=self.vpc.id,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
+                routes=[default],
                 tags=tag(f"{args.cluster_name}-private-{az}"),
                 opts=child,
             )

@@ -121,12 +121,13 @@ class NodeShape:
 
 
 def node_shape(instance_name: str, *, disk_gb: int, nvme_raid0: bool, hugepages_2mi: int,
-               extended: Mapping[str, int]) -> NodeShape:
-    """The ready node of ``instance_name`` in a pool with these settings."""
+               extended: Mapping[str, int], pods_per_node: int | None = None) -> NodeShape:
+    """The ready node of ``instance_name`` in a pool with these settings (``pods_per_node``:
+    a maxPods below the prefix-delegation figure, with the memory reserve that matches it)."""
     it = catalog.instance_type(instance_name)
     if it is None:
         raise KeyError(instance_name)
-    pods = max_pods(it)
+    pods = max_pods(it) if pods_per_node is None else min(pods_per_node, max_pods(it))
     reserved_mem = reserved_memory_mib(pods)
     reserved_cpu = reserved_cpu_millicores(it.vcpu)
     huge_mib = hugepages_2mi * 2
@@ -185,12 +186,13 @@ def template_tags(shape: NodeShape) -> dict[str, str]:
 
 
 def pool_shape(instance_types: tuple[str, ...] | list[str], *, disk_gb: int, nvme_raid0: bool,
-               hugepages_2mi: int = 0, extended: Mapping[str, int] | None = None) -> NodeShape:
+               hugepages_2mi: int = 0, extended: Mapping[str, int] | None = None,
+               pods_per_node: int | None = None) -> NodeShape:
     """The node a pool guarantees whichever of its instance types EC2 launches: the
     smallest figure of each resource across the types (what the autoscaler's template takes
     too, ``updateMinResource`` in aws_manager.go)."""
     shapes = [node_shape(t, disk_gb=disk_gb, nvme_raid0=nvme_raid0, hugepages_2mi=hugepages_2mi,
-                         extended=extended or {}) for t in instance_types]
+                         extended=extended or {}, pods_per_node=pods_per_node) for t in instance_types]
     first = shapes[0]
     return NodeShape(
         instance=first.instance,

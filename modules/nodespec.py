@@ -22,7 +22,10 @@ from .schema.pools import GpuPool, SystemPool
 GPU_TAINT = ("nvidia.com/gpu", "true", "NoSchedule")
 POOL_LABEL = "gpufleet.io/pool"
 AMI_TYPES = {"al2023": "AL2023_x86_64_NVIDIA", "bottlerocket": "BOTTLEROCKET_x86_64_NVIDIA"}
-SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
+#: the system pool's EKS AMI type by the architecture of its instance types (all of a pool's
+#: types share one architecture: ``modules.schema.pools``)
+SYSTEM_AMI_TYPES = {"amd64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+SYSTEM_AMI_TYPE = SYSTEM_AMI_TYPES["amd64"]
 EKS_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 MIME_BOUNDARY = "==GPUFLEET=="
@@ -63,6 +66,8 @@ class NodeSpec:
     az: str | None = None
     #: 2 MiB huge pages pre-allocated at boot (EFA pools)
     hugepages_2mi: int = 0
+    #: kubelet maxPods below the prefix-delegation figure (the system pool's ``max_pods``)
+    pods_per_node: int | None = None
 
     @property
     def flavor_labels(self) -> dict[str, str]:
@@ -73,7 +78,8 @@ class NodeSpec:
     def shape(self) -> NodeShape:
         """What a ready node of this pool reports (``modules.node_model``)."""
         return node_model.pool_shape(self.instance_types, disk_gb=self.disk_gb, nvme_raid0=self.nvme_raid0,
-                                     hugepages_2mi=self.hugepages_2mi, extended=self.resources)
+                                     hugepages_2mi=self.hugepages_2mi, extended=self.resources,
+                                     pods_per_node=self.pods_per_node)
 
     @property
     def max_pods(self) -> int:
@@ -97,11 +103,12 @@ def system_spec(pool: SystemPool) -> NodeSpec:
         kind="system",
         instance_types=tuple(pool.instance_types),
         capacity_type="SPOT" if pool.capacity == "spot" else "ON_DEMAND",
-        ami_type=SYSTEM_AMI_TYPE,
+        ami_type=SYSTEM_AMI_TYPES[pool.architecture],
         min_size=pool.min,
         max_size=pool.max,
         disk_gb=pool.disk_gb,
         labels={POOL_LABEL: "system", "gpufleet.io/role": "system", "gpufleet.io/capacity": pool.capacity},
+        pods_per_node=pool.max_pods,
     )
 
 

@@ -145,6 +145,14 @@ SECURITY_GROUP = Limit(
     "EC2 security group name", 1, 255, r"[\x20-\x7e]+",
     "1-255 ASCII characters, not starting with sg-",
     "docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html", _security_group_extra)
+AUTOSCALING_GROUP = Limit(
+    "EC2 Auto Scaling group name", 1, 255, r"[\u0020-\uD7FF\uE000-\uFFFD\r\n\t]+",
+    "1-255 characters",
+    "docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CreateAutoScalingGroup.html")
+IAM_INSTANCE_PROFILE = Limit(
+    "IAM instance profile name", 1, 128, r"[\w+=,.@-]+",
+    "1-128 characters A-Z, a-z, 0-9, '+=,.@_-'",
+    "docs.aws.amazon.com/IAM/latest/APIReference/API_CreateInstanceProfile.html")
 PLACEMENT_GROUP = Limit(
     "EC2 placement group name", 1, 255, r"[\x20-\x7e]+",
     "1-255 ASCII characters",
@@ -205,7 +213,12 @@ TEMPLATES: tuple[Template, ...] = (
     # ... and any fixed logical name (add-on identities, the node and control-plane roles, ...)
     Template("aws:iam/role:Role", None, "{logical}", IAM_ROLE, "modules/iam.py ServiceRole"),
     Template("aws:iam/rolePolicy:RolePolicy", None, "{logical}", IAM_POLICY, "modules/iam.py ServiceRole"),
-    Template("aws:ec2/securityGroup:SecurityGroup", None, "{logical}", SECURITY_GROUP, "modules/storage/efs.py"),
+    Template("aws:ec2/securityGroup:SecurityGroup", None, "{logical}", SECURITY_GROUP,
+             "modules/storage/efs.py, modules/nat_instance.py"),
+    Template("aws:ec2/launchTemplate:LaunchTemplate", None, "{logical}", LAUNCH_TEMPLATE, "modules/nat_instance.py"),
+    Template("aws:autoscaling/group:Group", None, "{logical}", AUTOSCALING_GROUP, "modules/nat_instance.py"),
+    Template("aws:iam/instanceProfile:InstanceProfile", None, "{logical}", IAM_INSTANCE_PROFILE,
+             "modules/nat_instance.py"),
 )
 
 #: Inputs that hold a resource's own physical name (the test looks for them on every AWS resource)

@@ -44,7 +44,7 @@ def build(cfg: StackConfig) -> StackOutputs:
 
     network = Network("network", NetworkArgs(
         cidr=cfg.network.cidr, azs=cfg.network.azs, nat=cfg.nat, region=cfg.region,
-        cluster_name=name, tagger=tagger), opts=on_aws)
+        cluster_name=name, tagger=tagger, nat_instance_type=cfg.network.nat_instance_type), opts=on_aws)
     cluster = Cluster("cluster", ClusterArgs(
         cluster_name=name, config=cfg.cluster, environment=cfg.environment, region=cfg.region,
         subnet_ids=network.private_subnet_ids, tagger=tagger), opts=on_aws)

@@ -1,4 +1,4 @@
-"""Test helpers: shipped stack files, config edits, rendering a config under the mock engine."""
+"""Test helpers: the fixture project (its stack files), config edits, rendering a config under the mock engine."""
 
 from __future__ import annotations
 
@@ -12,13 +12,39 @@ import yaml
 from gpufleet import plan as planner
 from modules import config as stack_config
 
+#: the repository (code, examples, workflows, README): never its stack files or policy configs
 ROOT = Path(__file__).resolve().parents[1]
-STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+
+# The project the suite runs on: a Pulumi project of its own under tests/ (its Pulumi.yaml,
+# stack files, fleet file and policy pack configs: copies of the shipped ones, kept here), so
+# that adding, replicating or editing the user's stacks never changes what the tests see
+# (DEVELOPING.md, "tests/"). `gpufleet check --all` is what guards the user's stacks.
+FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures" / "project"
+#: the fixture project's stackConfigDir, as its Pulumi.yaml says ("stacks")
+STACK_FOLDER = yaml.safe_load((FIXTURE_ROOT / "Pulumi.yaml").read_text())["stackConfigDir"]
+FIXTURE_STACKS = FIXTURE_ROOT / STACK_FOLDER
+FIXTURE_POLICY_CONFIG = FIXTURE_ROOT / "policies" / "config"
+FIXTURE_FLEET = FIXTURE_STACKS / "fleet.yaml"
+STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in FIXTURE_STACKS.glob("Pulumi.*.yaml"))
+
+
+def stack_path(stack: str) -> Path:
+    """The fixture project's stack file of ``stack``."""
+    return FIXTURE_STACKS / f"Pulumi.{stack}.yaml"
+
+
+def stack_source(stack: str) -> str:
+    """How messages name a stack file: relative to the project root (``<stackConfigDir>/Pulumi.<stack>.yaml``)."""
+    return f"{STACK_FOLDER}/Pulumi.{stack}.yaml"
+
+
+#: the source name validation messages use for an edited config in the tests
+TEST_SOURCE = stack_source("test")
 
 
 def raw_config(stack: str) -> dict[str, Any]:
-    """The ``config:`` mapping of a shipped stack (a fresh copy to edit)."""
-    return copy.deepcopy(yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"])
+    """The ``config:`` mapping of a fixture stack (a fresh copy to edit)."""
+    return copy.deepcopy(yaml.safe_load(stack_path(stack).read_text())["config"])
 
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -41,7 +67,7 @@ def edit(raw: dict[str, Any], path: str, value: Any = None, *, delete: bool = Fa
     return raw
 
 
-def validate(raw: dict[str, Any], source: str = "stacks/Pulumi.test.yaml"):
+def validate(raw: dict[str, Any], source: str = TEST_SOURCE):
     return stack_config.validate(raw, source)
 
 
@@ -49,8 +75,8 @@ def render(raw: dict[str, Any], stack: str | None = None) -> planner.Plan:
     """Validate ``raw`` and run the real program on it under the recording mock engine, as
     stack ``stack`` (default ``<environment>-test``: a stack's name says its environment)."""
     stack = stack or f"{raw.get('gpufleet:environment', 'dev')}-test"
-    cfg = validate(raw, f"stacks/Pulumi.{stack}.yaml")
-    return planner.run_program(cfg, raw, stack, f"stacks/Pulumi.{stack}.yaml")
+    cfg = validate(raw, stack_source(stack))
+    return planner.run_program(cfg, raw, stack, stack_source(stack))
 
 
 #: in an ``apply_edits`` list: delete the key instead of setting it
@@ -58,7 +84,7 @@ DELETE = object()
 
 
 def apply_edits(stack: str, edits: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A shipped stack's raw config with ``[(path, value or DELETE), ...]`` applied."""
+    """A fixture stack's raw config with ``[(path, value or DELETE), ...]`` applied."""
     raw = raw_config(stack)
     for path, value in edits:
         if value is DELETE:

@@ -10,9 +10,9 @@ from gpufleet.reports.policy import violations
 from modules.environments import ceilings, environment_of
 from modules.schema import ceilings as ceiling_checks
 
-from .helpers import apply_edits, assert_one_line_error, render
+from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error, render
 
-SRC = "stacks/Pulumi.test.yaml"
+SRC = TEST_SOURCE
 P5_ALWAYS_ON = {"name": "p5-hot", "purpose": "training", "instance_types": ["p5.48xlarge"], "min": 10, "max": 10,
                 "always_on": True}
 

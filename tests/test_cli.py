@@ -9,7 +9,7 @@ import pytest
 
 from gpufleet import cli
 
-from .helpers import STACKS
+from .helpers import STACKS, stack_source
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -29,7 +29,7 @@ def test_plan_json_document(stack, capsys):
 
 
 def test_plan_text_tree_shows_pools(capsys):
-    assert cli.main(["plan", "prod"]) == 0
+    assert cli.main(["plan", "prod", "--tree"]) == 0  # the tree is printed on request (summary first)
     out = capsys.readouterr().out
     assert re.search(r"pool-mig-a100-ng\s+aws:eks/nodeGroup:NodeGroup\s+\[ON_DEMAND p4d.24xlarge 0..2 nodes", out)
     assert "mig all-1g.5gb" in out and "nvidia.com/mig-1g.5gb=56" in out
@@ -37,5 +37,5 @@ def test_plan_text_tree_shows_pools(capsys):
 
 
 def test_plan_accepts_a_path(capsys):
-    assert cli.main(["plan", "stacks/Pulumi.dev.yaml", "--json"]) == 0
+    assert cli.main(["plan", stack_source("dev"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["stack"] == "dev"

@@ -11,7 +11,7 @@ import yaml
 from gpufleet import cli
 from modules import catalog
 
-from .helpers import edit, raw_config
+from .helpers import edit, raw_config, stack_source
 
 P = catalog.on_demand_prices()["prices"]
 
@@ -67,6 +67,8 @@ def test_table_and_markdown(capsys):
     code, table, _ = run(capsys, "dev")
     assert code == 0
     lines = table.splitlines()
+    assert lines[0].startswith("project gpufleet (")  # the project it acts on, first
+    lines = lines[1:]
     assert lines[0].startswith("cost: stack dev, USD per month (730 h); prices us-east-1 as of ")
     assert lines[1].split() == ["item", "category", "prices", "idle", "expected", "max", "max_within_schedule"]
     total = next(line for line in lines if line.startswith("total per month"))
@@ -118,13 +120,13 @@ def test_compare_the_same_stack_before_and_after(capsys, tmp_path):
 
 def test_bad_stack_file_exits_2(capsys, tmp_path):
     raw = edit(raw_config("dev"), "gpufleet:cost.emails", ["nobody"])
-    path = tmp_path / "Pulumi.bad.yaml"
+    path = tmp_path / "Pulumi.dev-bad.yaml"
     path.write_text(yaml.safe_dump({"config": raw}))
     code, out, err = run(capsys, str(path))
     assert code == 2 and out == ""
     assert err.startswith(f"error: {path}: gpufleet:cost.emails[0]: got 'nobody'; expected an e-mail address")
     code, _, err = run(capsys, "nosuchstack")
-    assert code == 2 and "stacks/Pulumi.nosuchstack.yaml" in err
+    assert code == 2 and stack_source("nosuchstack") in err
 
 
 def test_live_prices_without_credentials_is_one_line_and_exit_3(capsys, monkeypatch, tmp_path):

@@ -147,6 +147,10 @@ def test_every_price_for_the_region_from_the_pricing_api():
     # a dev stack in eu-west-1 priced with it: every charge says eu-west-1 and the Price List API
     raw = edit(raw_config("dev"), "aws:region", EU)
     edit(raw, "gpufleet:network.azs", ["eu-west-1a", "eu-west-1b"])
+    # the shape these prices were stubbed for: x86 system nodes, a NAT gateway, 2 GB of logs
+    edit(raw, "gpufleet:pools.system.instance_types", ["t3a.medium", "t3.medium"])
+    edit(raw, "gpufleet:network.nat", "single")
+    edit(raw, "gpufleet:cost.logs_gb", 2)
     est = estimate(validate(raw), prices=table)
     charges = [c for i in est.items for cs in i.basis.values() for c in cs]
     assert {c.price.region for c in charges} == {EU}

@@ -15,7 +15,7 @@ from gpufleet import cli
 from gpufleet import diff as guard
 
 from .conftest import shipped_plan
-from .helpers import edit, raw_config, render
+from .helpers import edit, raw_config, render, stack_source
 
 NG = "aws:eks/nodeGroup:NodeGroup"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -111,8 +111,11 @@ def test_changing_the_cluster_subnets_replaces_every_node_group():
     for pool in ("system", "shared-l4", "train-spot"):
         (reason,) = replaced[f"pool-{pool}-ng"].reasons
         assert reason.path == "subnetIds"
-        assert reason.base == [f"network-private-{az}-id" for az in azs]
-        assert reason.head == [f"network-private-{az}-id" for az in [*azs[:-1], moved]]
+        # the mock engine's ids are shown as what they stand for
+        assert reason.base == [f"<id of network-private-{az}>" for az in azs]
+        assert reason.head == [f"<id of network-private-{az}>" for az in [*azs[:-1], moved]]
+        assert reason.why == ("replace-on-change: subnetIds: now refers to Subnet "
+                              + ", ".join(sorted(f"network-private-{az}" for az in [*azs[:-1], moved])))
     # the cluster itself takes new subnets in place; the old AZ's subnets go, the new ones come
     assert "vpcConfig.subnetIds" in by_name(result, "update")["cluster-eks"].paths
     assert {f"network-private-{azs[-1]}", f"network-public-{azs[-1]}"} <= set(by_name(result, "delete"))
@@ -157,6 +160,42 @@ def test_storage_data_is_protected_and_its_identity_forces_replacement():
 
 # ---------------------------------------------------------------- rules on plan documents
 
+def test_updates_carry_old_and_new_values_and_replacements_say_why(pools_changed):
+    result = guard.compare(doc(), pools_changed)
+    system = res(doc(), NG, "pool-system-ng")["inputs"]["scalingConfig"]["maxSize"]
+    (value,) = by_name(result, "update")["pool-system-ng"].values
+    assert (value.path, value.base, value.head) == ("scalingConfig.maxSize", system, system + 1)
+    (capacity,) = by_name(result, "replace")["pool-train-spot-ng"].reasons
+    assert capacity.why == ("replace-on-change: capacityType cannot be updated in place; the provider deletes the "
+                            "NodeGroup and creates a new one")
+    # a value inside a list of the same length is named by its index, not the whole list
+    flavors = [v.path for v in by_name(result, "update")["kueue-flavor-train-spot"].values]
+    assert flavors == ["spec.nodeLabels.gpufleet.io/capacity"]
+
+
+def test_diff_output_never_shows_mock_ids_or_temp_paths(tmp_path, capsys):
+    raw = raw_config("dev")
+    azs = raw["gpufleet:network"]["azs"]
+    moved = next(f"us-east-1{z}" for z in "abcdf" if f"us-east-1{z}" not in azs)
+    edit(raw, "gpufleet:network.azs", [*azs[:-1], moved])
+    base, head = write(tmp_path, "base-plan.json", doc()), write(tmp_path, "head-plan.json", render(raw, "dev").to_json())
+    outputs = {}
+    for fmt in ("text", "markdown", "json"):
+        assert cli.main(["diff", base, head, "--format", fmt]) == 1
+        outputs[fmt] = capsys.readouterr().out
+    for fmt, out in outputs.items():
+        assert f"network-private-{azs[-1]}-id" not in out and "-id\"" not in out and "-id`" not in out, fmt
+        assert f"<id of network-private-{moved}>" in out, fmt
+    assert str(tmp_path) not in outputs["markdown"]  # the PR comment names stacks, not runner paths
+    assert "Stack `dev`: the base plan → the head plan" in outputs["markdown"]
+    assert outputs["text"].splitlines()[0 if outputs["text"].startswith("gpufleet") else 1] == (
+        "gpufleet diff: dev (base-plan.json) -> dev (head-plan.json)")
+    md = outputs["markdown"]
+    assert f"- `cluster-eks` (aws:eks/cluster:Cluster)\n  - `vpcConfig.subnetIds[{len(azs) - 1}]`: " \
+           f"`<id of network-private-{azs[-1]}>` → `<id of network-private-{moved}>`" in md
+    assert "why: replace-on-change: subnetIds: now refers to Subnet" in outputs["text"]
+
+
 def test_launch_template_version_is_in_place_but_another_template_replaces():
     base = doc()
     head = doc()
@@ -187,7 +226,8 @@ def test_a_replaced_launch_template_replaces_its_node_group():
     res(head, LT, "pool-system-lt")["inputs"]["name"] = "renamed"
     replaced = by_name(guard.compare(doc(), head), "replace")
     assert set(replaced) == {"pool-system-lt", "pool-system-ng"}
-    assert replaced["pool-system-ng"].reasons[0].why == "LaunchTemplate pool-system-lt is replaced"
+    assert replaced["pool-system-ng"].reasons[0].why == (
+        "replace-on-change: launchTemplate.id: LaunchTemplate pool-system-lt is replaced")
 
 
 def test_a_replaced_data_key_replaces_the_file_system_encrypted_with_it():
@@ -201,7 +241,7 @@ def test_a_replaced_data_key_replaces_the_file_system_encrypted_with_it():
     efs = next(r["name"] for r in base["resources"] if r["type"] == "aws:efs/fileSystem:FileSystem")
     assert replaced[keys[0]["name"]].protected and replaced[efs].protected
     assert replaced[efs].reasons[0].path == "kmsKeyId"
-    assert replaced[efs].reasons[0].why == f"Key {keys[0]['name']} is replaced"
+    assert replaced[efs].reasons[0].why == f"replace-on-change: kmsKeyId: Key {keys[0]['name']} is replaced"
 
 
 def test_cluster_rules_name_role_and_encryption_removal():
@@ -241,6 +281,32 @@ def test_a_rename_through_an_alias_is_not_a_delete():
     assert by_name(result, "update")["pool-system-launch-template"].renamed_from == old_urn
 
 
+def _legacy_urn(urn: str) -> str:
+    """A URN as the mock engine wrote it before real URNs: only the parent's last type, and
+    ``pulumi:pulumi:Stack$`` before a top-level type."""
+    head, project, qualified, name = urn.split("::", 3)
+    chain = qualified.split("$")
+    return "::".join([head, project, "$".join(chain[-2:]) if len(chain) > 1 else f"pulumi:pulumi:Stack${qualified}", name])
+
+
+def test_a_plan_saved_with_the_old_mock_urns_still_compares_resource_by_resource():
+    """A PR's base plan is rendered by the base branch's code: the first PR with real URNs
+    must not see every resource deleted and added again."""
+    base = doc()
+    for r in base["resources"]:
+        r["urn"] = _legacy_urn(r["urn"])
+        r["options"]["depends_on"] = [_legacy_urn(u) for u in r["options"]["depends_on"]]
+        if r["options"]["provider"]:
+            urn, rid = r["options"]["provider"].rsplit("::", 1)
+            r["options"]["provider"] = f"{_legacy_urn(urn)}::{rid}"
+    assert any("::pulumi:pulumi:Stack$" in r["urn"] for r in base["resources"])
+    assert guard.compare(base, doc()).changes == []
+    head = doc()
+    res(head, "pulumi:providers:aws", "aws")["inputs"]["region"] = "us-west-2"
+    replaced = by_name(guard.compare(base, head), "replace")  # references still followed across the shapes
+    assert replaced["network-vpc"].reasons[0].why == "its provider aws is replaced"
+
+
 def test_rules_name_properties_the_program_sends():
     """The table's paths for resources the foundation renders exist in the wire inputs
     (a typo would silently never fire)."""
@@ -275,6 +341,9 @@ def test_cli_exit_codes_and_allow_replace(tmp_path, pools_changed, capsys):
     assert cli.main(["diff", base, head]) == 1
     out = capsys.readouterr().out
     assert "2 to replace" in out and "instanceTypes: " in out and " -> [\"g6.2xlarge\"]" in out
+    assert "         why: replace-on-change: instanceTypes cannot be updated in place" in out
+    system = res(doc(), NG, "pool-system-ng")["inputs"]["scalingConfig"]["maxSize"]
+    assert f"  ~  aws:eks/nodeGroup:NodeGroup pool-system-ng\n       scalingConfig.maxSize: {system} -> {system + 1}\n" in out
     assert "BLOCKED" in out and "allow-replace" in out
     assert cli.main(["diff", base, head, "--allow-replace"]) == 0
     assert "ALLOWED" in capsys.readouterr().out
@@ -287,12 +356,19 @@ def test_cli_markdown_and_json(tmp_path, pools_changed, capsys):
     assert cli.main(["diff", base, head, "--format", "markdown"]) == 1
     md = capsys.readouterr().out
     assert md.startswith("### :no_entry: Replacement guard: `dev`")
-    assert "| `pool-train-spot-ng` (aws:eks/nodeGroup:NodeGroup) | `capacityType` | `SPOT` | `ON_DEMAND` |" in md
+    assert ("| `pool-train-spot-ng` (aws:eks/nodeGroup:NodeGroup) | `capacityType` | `SPOT` | `ON_DEMAND` | "
+            "replace-on-change: capacityType cannot be updated in place;") in md
+    system = res(doc(), NG, "pool-system-ng")["inputs"]["scalingConfig"]["maxSize"]
+    assert f"- `pool-system-ng` (aws:eks/nodeGroup:NodeGroup)\n  - `scalingConfig.maxSize`: `{system}` → `{system + 1}`" in md
     assert "**`allow-replace`**" in md
     assert cli.main(["diff", base, head, "--format", "json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["summary"]["replace"] == 2 and out["blocking"] and not out["allowed"]
     assert {r["name"] for r in out["replacements"]} == {"pool-shared-l4-ng", "pool-train-spot-ng"}
+    update = next(u for u in out["updates"] if u["name"] == "pool-system-ng")
+    system = res(doc(), NG, "pool-system-ng")["inputs"]["scalingConfig"]["maxSize"]
+    assert update["changes"] == [{"path": "scalingConfig.maxSize", "base": system, "head": system + 1}]
+    assert (out["base_stack"], out["head_stack"]) == ("dev", "dev")
 
 
 def test_cli_renders_stack_names_and_files(tmp_path, capsys):
@@ -307,9 +383,10 @@ def test_cli_renders_stack_names_and_files(tmp_path, capsys):
 @pytest.mark.parametrize("content, message", [
     (None, "missing.json: (file): got no such file; expected an existing plan file"),
     ("{not json", "missing.json: line 1: got invalid JSON: Expecting property name enclosed in double quotes"),
-    ('{"stack": "dev"}', 'not a plan: expected a JSON object with a "resources" list'),
-    ("[1, 2]", 'not a plan: expected a JSON object with a "resources" list'),
-    ('{"resources": [{"urn": "urn:pulumi:dev::gpufleet::x::y", "type": "x"}]}', 'resources[0] needs "urn" and "type"'),
+    ('{"stack": "dev"}', 'missing.json: (file): got {"stack": "dev"}; expected a plan: a JSON object with a "resources" list'),
+    ("[1, 2]", 'missing.json: (file): got [1, 2]; expected a plan: a JSON object with a "resources" list'),
+    ('{"resources": [{"urn": "urn:pulumi:dev::gpufleet::x::y", "type": "x"}]}',
+     'missing.json: resources[0]: got {"urn": "urn:pulumi:dev::gpufleet::x::y", "type": "x"}; expected a plan\'s resource'),
 ])
 def test_bad_input_is_one_clear_error(tmp_path, capsys, content, message):
     path = tmp_path / "missing.json"
@@ -325,4 +402,4 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, content, message):
 def test_unknown_stack_is_one_clear_error(capsys):
     assert cli.main(["diff", "no-such-stack", "dev"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "stacks/Pulumi.no-such-stack.yaml" in err[0]
+    assert len(err) == 1 and stack_source("no-such-stack") in err[0]

@@ -20,9 +20,9 @@ from modules.schema import cron, pools
 from modules.schema.cost import ScheduleConfig, iana_time_zones
 from modules.schema.pools import GpuPool, SystemPool, Taint
 
-from .helpers import apply_edits, assert_one_line_error, raw_config, render, validate
+from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error, raw_config, render, validate
 
-SRC = "stacks/Pulumi.test.yaml"
+SRC = TEST_SOURCE
 GPU0 = "gpufleet:pools.gpu[0]"
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -167,9 +167,12 @@ def test_system_types_outside_the_allowlist_say_why(itype, why):
 def test_the_allowlist_is_data_with_a_source_and_every_family_is_in_the_catalog():
     rule = catalog.load("system_pool_types.json")
     assert rule["source"] and re.fullmatch(r"\d{4}-\d{2}-\d{2}", rule["date"])
-    cpu_families = {t.family for t in map(catalog.instance_type, catalog.instance_type_names())
-                    if not t.has_gpu and t.arch == "amd64"}
+    cpu_families = {t.family for t in map(catalog.instance_type, catalog.instance_type_names()) if not t.has_gpu}
     assert set(rule["families"]) <= cpu_families
+    # issue #12: Graviton families too (arm64 system pools)
+    arm = {catalog.instance_type(n).family for n in catalog.instance_type_names()
+           if catalog.instance_type(n).arch == "arm64"}
+    assert {"t4g", "m7g", "c7g", "r7g"} <= set(rule["families"]) & arm
     assert len(set(rule["families"])) == len(rule["families"])
 
 
@@ -178,7 +181,7 @@ def test_the_allowlist_is_data_with_a_source_and_every_family_is_in_the_catalog(
 def test_a_system_type_passes_exactly_when_the_allowlist_says_so(name):
     it = catalog.instance_type(name)
     rule = catalog.load("system_pool_types.json")
-    allowed = (not it.has_gpu and it.arch == "amd64" and it.family in rule["families"]
+    allowed = (not it.has_gpu and it.arch in ("amd64", "arm64") and it.family in rule["families"]
                and rule["min_vcpu"] <= it.vcpu <= rule["max_vcpu"] and it.memory_mib >= rule["min_memory_mib"])
     try:
         SystemPool(instance_types=[name])

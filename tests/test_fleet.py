@@ -20,7 +20,7 @@ from gpufleet import fleet, fleet_deploy
 from gpufleet.replicate import BadInput, replicate
 
 from .conftest import shipped_plan
-from .helpers import ROOT
+from .helpers import FIXTURE_FLEET, FIXTURE_ROOT, stack_path
 from .test_preflight import run, stacks  # noqa: F401 (fixture)
 
 
@@ -33,7 +33,7 @@ def fleet_file(directory: Path, body: str) -> Path:
 # ---------------------------------------------------------------- the fleet file
 
 def test_shipped_fleet_file_names_the_shipped_stacks():
-    spec = fleet.load(ROOT / "stacks" / "fleet.yaml")
+    spec = fleet.load(FIXTURE_FLEET)
     assert [(c.stack, c.region, c.role) for c in spec.clusters] == [
         ("prod", "us-east-1", "primary"), ("staging", "us-east-1", "standalone"), ("dev", "us-east-1", "standalone")]
     assert all(c.path.is_file() for c in spec.clusters)
@@ -178,16 +178,16 @@ def _argv(calls: list[list[str]], verb: str, stack: str) -> list[str]:
 
 
 def test_fleet_preview_drives_pulumi_per_cluster_with_the_stack_file():
-    spec = fleet.load(ROOT / "stacks" / "fleet.yaml")
+    spec = fleet.load(FIXTURE_FLEET)
     cmd = RecordingPulumi()
-    results = fleet_deploy.deploy(spec, "preview", ROOT, concurrency=2, pulumi_command=cmd)
+    results = fleet_deploy.deploy(spec, "preview", FIXTURE_ROOT, concurrency=2, pulumi_command=cmd)
     assert [(r.stack, r.status, r.changes) for r in results] == [
         (s, "ok", {"create": 5, "same": 2}) for s in ("prod", "staging", "dev")]
     assert cmd.calls[0] == ["stack", "select", "--stack", "prod"]  # the primary goes first, alone
     assert cmd.calls[1][0] == "preview" and cmd.calls[1][-1] == "prod"
     assert _argv(cmd.calls, "preview", "staging") == [
         "preview", "--diff", "--policy-pack", "policies",
-        "--config-file", str(ROOT / "stacks" / "Pulumi.staging.yaml"),
+        "--config-file", str(stack_path("staging")),
         "--exec-kind", "auto.local", "--event-log", "<log>", "--stack", "staging"]
     table = fleet_deploy.deploy_table(results).splitlines()
     assert table[0].split() == ["cluster", "region", "role", "create", "update", "replace", "delete", "same", "time", "status"]
@@ -195,21 +195,21 @@ def test_fleet_preview_drives_pulumi_per_cluster_with_the_stack_file():
 
 
 def test_fleet_up_stops_after_a_failed_primary():
-    spec = fleet.load(ROOT / "stacks" / "fleet.yaml")
+    spec = fleet.load(FIXTURE_FLEET)
     cmd = RecordingPulumi(fail=("prod",))
-    results = fleet_deploy.deploy(spec, "up", ROOT, pulumi_command=cmd, policy_pack=None)
+    results = fleet_deploy.deploy(spec, "up", FIXTURE_ROOT, pulumi_command=cmd, policy_pack=None)
     assert [r.status for r in results] == ["error", "error", "error"]
     assert results[1].error == "skipped: the primary failed"
     assert [c[0] for c in cmd.calls] == ["stack", "up"]
     assert _argv(cmd.calls, "up", "prod") == [
-        "up", "--yes", "--skip-preview", "--config-file", str(ROOT / "stacks" / "Pulumi.prod.yaml"),
+        "up", "--yes", "--skip-preview", "--config-file", str(stack_path("prod")),
         "--exec-kind", "auto.local", "--event-log", "<log>", "--stack", "prod"]
 
 
 def test_fleet_up_reads_outputs_and_history_after_each_update():
-    spec = fleet.load(ROOT / "stacks" / "fleet.yaml")
+    spec = fleet.load(FIXTURE_FLEET)
     cmd = RecordingPulumi(fail=("dev",))
-    results = fleet_deploy.deploy(spec, "up", ROOT, concurrency=1, pulumi_command=cmd)
+    results = fleet_deploy.deploy(spec, "up", FIXTURE_ROOT, concurrency=1, pulumi_command=cmd)
     assert [(r.stack, r.status) for r in results] == [("prod", "ok"), ("staging", "ok"), ("dev", "error")]
     assert "dev broke" in results[2].error
     assert results[0].changes == {"create": 5, "same": 2}

@@ -25,12 +25,13 @@ from gpufleet.replicate import BadInput
 from modules import config as stack_config
 from modules.config import ConfigError
 
-from .helpers import ROOT, apply_edits, validate
+from .helpers import ROOT, TEST_SOURCE, apply_edits, stack_path, stack_source, validate
 
-DEV = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+DEV = stack_path("dev").read_text()
 CONFIG_LINE = DEV.splitlines().index("config:") + 1  # 1-based line of `config:` in the dev stack
 LOADERS = ["libyaml", "python"]
-SECONDS = 2.0
+#: a hang guard, not a speed target (those are in benchmarks/: every case well under 2 s)
+SECONDS = 30.0
 
 
 def inserted(extra: str) -> str:
@@ -305,8 +306,8 @@ def test_values_in_the_users_terms(edits, key_path, fragments, tmp_path, capsys,
 
     raw = apply_edits("dev", edits)
     with pytest.raises(ConfigError) as info:
-        validate(raw, "stacks/Pulumi.test.yaml")
-    assert_message(info.value, "stacks/Pulumi.test.yaml", key_path, fragments)
+        validate(raw, TEST_SOURCE)
+    assert_message(info.value, TEST_SOURCE, key_path, fragments)
     path = tmp_path / "Pulumi.dev-hostile.yaml"
     path.write_text(yaml.safe_dump({"config": raw}))
     assert_one_line(run(capsys, "plan", str(path)), str(path), key_path, fragments)
@@ -449,7 +450,7 @@ def test_replicate_set_value_is_parsed_with_the_same_guards(tmp_path, capsys):
 def test_both_parsers_read_the_shipped_stacks_as_pyyaml_does(stack, loader):
     import yaml
 
-    path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    path = stack_path(stack)
     assert stack_config.read_stack_file(path) == yaml.safe_load(path.read_text())["config"]
 
 
@@ -484,9 +485,9 @@ def test_error_values_are_shown_without_serialising_them():
     for _ in range(30):
         lol = [lol] * 10
     start = time.perf_counter()
-    message = str(ConfigError("stacks/Pulumi.x.yaml", "gpufleet:tags", lol, "a mapping"))
+    message = str(ConfigError(stack_source("x"), "gpufleet:tags", lol, "a mapping"))
     assert time.perf_counter() - start < 0.1
-    assert message.startswith('stacks/Pulumi.x.yaml: gpufleet:tags: got [[[[') and "...; expected a mapping" in message
+    assert message.startswith(f'{stack_source("x")}: gpufleet:tags: got [[[[') and "...; expected a mapping" in message
     assert len(message) < 200
     big = {"k" * 10_000: "v" * 10**6, "n": 10**4000}
     assert len(str(ConfigError("f", "k", big, "x"))) < 200

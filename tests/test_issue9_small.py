@@ -131,7 +131,7 @@ def test_no_resource_carries_a_karpenter_tag(any_stack_plan):
 def test_access_points_never_enforce_root(key):
     """The file-system policy grants no ClientRootAccess: an access point enforcing uid/gid 0
     would validate and then fail to mount."""
-    from .helpers import apply_edits, assert_one_line_error
+    from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error
 
     raw = apply_edits("dev", [(f"gpufleet:storage.efs.{key}", 0)])
-    assert_one_line_error(raw, "stacks/Pulumi.test.yaml", f"gpufleet:storage.efs.{key}", "an integer from 1 to 2,147,483,647")
+    assert_one_line_error(raw, TEST_SOURCE, f"gpufleet:storage.efs.{key}", "an integer from 1 to 2,147,483,647")

@@ -6,9 +6,9 @@ import pytest
 
 from modules.schema.ml import scale_down_delay, serving_pool
 
-from .helpers import apply_edits, assert_one_line_error, edit, raw_config, validate
+from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error, edit, raw_config, validate
 
-SRC = "stacks/Pulumi.test.yaml"
+SRC = TEST_SOURCE
 
 # (id, stack, edits [(path, value)], key path in message, expected text)
 CASES = [

@@ -30,7 +30,17 @@ def test_every_gpu_pool_carries_the_gpu_taint_and_nvidia_ami(any_stack_plan):
 def test_system_pool_has_no_taint_and_standard_ami(dev_plan):
     ng = dev_plan.get(NG, "pool-system-ng").inputs
     assert "taints" not in ng or ng["taints"] == []
-    assert ng["amiType"] == "AL2023_x86_64_STANDARD"
+    # dev's system pool is Graviton (t4g.medium, c7g.large): the AMI type follows the architecture
+    assert ng["amiType"] == "AL2023_ARM_64_STANDARD"
+
+
+def test_the_system_ami_type_follows_the_architecture(any_stack_plan):
+    from modules import catalog
+
+    ng = any_stack_plan.get(NG, "pool-system-ng").inputs
+    archs = {catalog.instance_type(t).arch for t in ng["instanceTypes"]}
+    assert len(archs) == 1
+    assert ng["amiType"] == {"amd64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}[archs.pop()]
 
 
 def test_launch_templates_are_hardened(any_stack_plan):
@@ -41,7 +51,9 @@ def test_launch_templates_are_hardened(any_stack_plan):
         assert "keyName" not in i
         ebs = i["blockDeviceMappings"][0]["ebs"]
         assert ebs["encrypted"] == "true" and ebs["volumeType"] == "gp3"
-        assert i["networkInterfaces"][0]["associatePublicIpAddress"] == "false"
+        # nodes never get a public address; the NAT instance's primary interface is its way out
+        nat = lt.name.startswith("network-nat")
+        assert i["networkInterfaces"][0]["associatePublicIpAddress"] == ("true" if nat else "false")
         assert {t["resourceType"] for t in i["tagSpecifications"]} >= {"instance", "volume"}
 
 
@@ -95,9 +107,10 @@ def test_nvme_pools_assemble_raid0(dev_plan):
 def test_system_pool_has_dense_pods_with_their_reserve_and_no_raid():
     user_data = base64.b64decode(dev_plan_lt("pool-system-lt")["userData"]).decode()
     node_config = yaml.safe_load(user_data.split("---\n", 1)[1].split("\n--", 1)[0])
-    # t3a.medium: 110 pods with prefix delegation, 11 x 110 + 255 MiB reserved for them
+    # dev sets pools.system.max_pods: 40 (t4g.medium takes 110 with prefix delegation): the
+    # reserve follows the pod count, 11 x 40 + 255 MiB
     assert node_config == {"apiVersion": "node.eks.aws/v1alpha1", "kind": "NodeConfig",
-                           "spec": {"kubelet": {"config": {"maxPods": 110, "kubeReserved": {"memory": "1465Mi"}}}}}
+                           "spec": {"kubelet": {"config": {"maxPods": 40, "kubeReserved": {"memory": "695Mi"}}}}}
 
 
 def test_prefix_delegation_is_on_for_the_pod_density_it_promises(dev_plan):

@@ -5,6 +5,7 @@ names or given to ``replicate`` are checked before any resource or file."""
 from __future__ import annotations
 
 import inspect
+import re
 import shutil
 from functools import cache
 from importlib import import_module
@@ -22,7 +23,7 @@ from modules.config import ConfigError
 from modules.storage import BUCKET_PURPOSES
 
 from .conftest import shipped_plan
-from .helpers import ROOT, STACKS, apply_edits, render, validate
+from .helpers import FIXTURE_STACKS, STACKS, TEST_SOURCE, apply_edits, render, stack_path, stack_source, validate
 
 
 def aws_resources(plan):
@@ -121,7 +122,7 @@ def test_the_bound_comes_from_the_s3_bucket_in_the_longest_region():
 @given(st.one_of(st.text(max_size=25), st.from_regex(r"[a-z0-9][-a-z0-9]{0,20}", fullmatch=True)),
        st.sampled_from(sorted(catalog.regions())))
 def test_a_stack_name_passes_only_if_every_derived_name_fits_in_every_region(stack, region):
-    source = f"stacks/Pulumi.{stack}.yaml"
+    source = stack_source(stack)
     try:
         pn.check_stack(stack, region, source)
     except ConfigError as exc:
@@ -147,7 +148,7 @@ def test_a_stack_name_passes_only_if_every_derived_name_fits_in_every_region(sta
 ])
 def test_plan_refuses_a_stack_file_whose_name_breaks_physical_names(tmp_path, capsys, name, expected_stack):
     path = tmp_path / name
-    shutil.copy(ROOT / "stacks" / "Pulumi.dev.yaml", path)
+    shutil.copy(stack_path("dev"), path)
     assert main(["plan", str(path)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1, err
@@ -162,15 +163,15 @@ def test_the_program_never_runs_for_a_bad_stack_name(monkeypatch):
 
     monkeypatch.setattr(engine, "install", boom)
     raw = apply_edits("dev", [])
-    with pytest.raises(ConfigError, match=r"^stacks/Pulumi\.Dev_Stack\.yaml: stack name: got 'Dev_Stack'"):
-        planner.run_program(validate(raw), raw, "Dev_Stack", "stacks/Pulumi.Dev_Stack.yaml")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(stack_source('Dev_Stack'))}: stack name: got 'Dev_Stack'"):
+        planner.run_program(validate(raw), raw, "Dev_Stack", stack_source("Dev_Stack"))
 
 
 @pytest.fixture
 def stacks_copy(tmp_path):
     d = tmp_path / "stacks"
     d.mkdir()
-    for p in (ROOT / "stacks").glob("Pulumi.*.yaml"):
+    for p in FIXTURE_STACKS.glob("Pulumi.*.yaml"):
         shutil.copy(p, d / p.name)
     return d
 
@@ -181,12 +182,12 @@ def test_replicate_refuses_a_name_whose_buckets_would_pass_63_characters(stacks_
     assert main(args) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
-    assert err.startswith(f"error: stacks/Pulumi.{new}.yaml: stack name: got '{new}'; expected a lowercase name of 1-")
+    assert err.startswith(f"error: {stack_source(new)}: stack name: got '{new}'; expected a lowercase name of 1-")
     assert not (stacks_copy / f"Pulumi.{new}.yaml").exists()
 
 
 def test_the_longest_stack_name_in_the_longest_region_plans_with_every_name_in_bounds(stacks_copy):
-    new = "d" * pn.max_stack_length()
+    new = "dev-" + "d" * (pn.max_stack_length() - 4)  # the longest name that still says its environment
     region = pn.longest_region()
     replica = rep.replicate("dev", new, region, directory=stacks_copy, offline=True)
     raw = yaml.safe_load(replica.path.read_text())["config"]
@@ -207,7 +208,7 @@ def test_a_team_name_whose_pulumi_named_role_passes_64_characters_is_refused_bef
     with pytest.raises(ConfigError) as info:
         render(raw)
     message = str(info.value)
-    assert message.startswith(f"stacks/Pulumi.test.yaml: gpufleet:teams[0].name: got '{long_team}'; "
+    assert message.startswith(f"{stack_source('dev-test')}: gpufleet:teams[0].name: got '{long_team}'; "
                               f"expected a shorter team name: the IAM role name "
                               f"'data-access-{long_team}-identity-role-<7 random hex>'"), message
     assert "\n" not in message
@@ -216,4 +217,4 @@ def test_a_team_name_whose_pulumi_named_role_passes_64_characters_is_refused_bef
 def test_a_thirty_character_team_name_fits():
     team = "t" * 30
     cfg = validate(apply_edits("dev", [("gpufleet:teams[0].name", team)]))
-    pn.check_stack("dev", cfg.region, "stacks/Pulumi.dev.yaml", cfg)
+    pn.check_stack("dev", cfg.region, stack_source("dev"), cfg)

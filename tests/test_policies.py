@@ -22,7 +22,7 @@ from .policy_support import check, check_stack, find, foundation, pack, record, 
 
 def test_every_policy_has_a_config_schema_a_level_and_a_unique_name():
     names = [p.name for p in pack.POLICIES]
-    assert len(names) == len(set(names)) == 20
+    assert len(names) == len(set(names)) == 21
     for p in pack.POLICIES:
         assert p.config_schema is not None, p.name
         assert p.enforcement_level == EnforcementLevel.MANDATORY, p.name

@@ -17,8 +17,9 @@ from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-from gpufleet.reports.policy import CONFIG_DIR, PACK_DIR, load_pack
+from gpufleet.reports.policy import PACK_DIR, load_pack
 
+from .helpers import FIXTURE_POLICY_CONFIG
 from .policy_support import foundation, offline
 
 pack = load_pack()
@@ -81,7 +82,7 @@ def test_crossguard_and_offline_agree_on_a_noncompliant_stack():
     fire, identically on both paths."""
     records = foundation()
     next(r for r in records if r.name == "pool-train-a100-ng").inputs["capacityType"] = "ON_DEMAND"
-    config = json.loads((CONFIG_DIR / "dev.json").read_text())
+    config = json.loads((FIXTURE_POLICY_CONFIG / "dev.json").read_text())
     config["cost-allocation-tags"]["acceptProviderDefaultTags"] = False
     crossguard = crossguard_verdicts(records, config)
     assert crossguard == offline_verdicts(records, config)
@@ -93,7 +94,7 @@ def test_crossguard_and_offline_agree_on_a_noncompliant_stack():
 
 
 def test_crossguard_and_offline_agree_on_the_shipped_dev_stack(dev_plan):
-    config = json.loads((CONFIG_DIR / "dev.json").read_text())
+    config = json.loads((FIXTURE_POLICY_CONFIG / "dev.json").read_text())
     assert crossguard_verdicts(dev_plan.resources, config) == offline_verdicts(dev_plan.resources, config) == set()
 
 

@@ -13,11 +13,11 @@ import json
 import yaml
 
 from gpufleet import cli
-from gpufleet.reports.policy import CONFIG_DIR, load_pack, pack_config, violations
+from gpufleet.reports.policy import load_pack, pack_config, violations
 from modules.cost.pricing import bundled
 
 from .conftest import shipped_plan
-from .helpers import STACKS, raw_config, render
+from .helpers import FIXTURE_POLICY_CONFIG, STACKS, raw_config, render
 
 pack = load_pack()
 from gpufleet_policies import offline  # noqa: E402
@@ -114,7 +114,7 @@ def test_policy_pack_config_files_match_the_stacks(capsys):
     for stack in STACKS:
         assert cli.main(["policy", stack, "--config"]) == 0
         printed = capsys.readouterr().out
-        assert (CONFIG_DIR / f"{stack}.json").read_text() == printed, (
+        assert (FIXTURE_POLICY_CONFIG / f"{stack}.json").read_text() == printed, (
             f"policies/config/{stack}.json is stale: run gpufleet policy {stack} --write-config")
         config = json.loads(printed)
         assert set(config) == {p.name for p in pack.POLICIES}
@@ -124,6 +124,9 @@ def test_policy_pack_config_files_match_the_stacks(capsys):
 
 def test_policy_command_prints_the_verdicts(capsys):
     assert cli.main(["policy", "staging"]) == 0
-    assert capsys.readouterr().out == "Policy pack gpufleet (20 policies): no violations\n"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("project gpufleet (")
+    assert out[1] == "Policy pack gpufleet: 21 rules: 21 passed, 0 failed (0 mandatory), 0 skipped"
     assert cli.main(["policy", "staging", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"pack": "gpufleet", "violations": []}
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["violations"] == [] and doc["summary"] == {"rules": 21, "passed": 21, "failed": 0, "skipped": 0}

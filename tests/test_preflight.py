@@ -13,7 +13,7 @@ from gpufleet import aws_checks, cli
 from gpufleet.replicate import replicate
 from modules import config as stack_config
 
-from .helpers import ROOT, raw_config, validate
+from .helpers import FIXTURE_STACKS, raw_config, validate
 
 CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
                    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
@@ -81,10 +81,10 @@ def quotas(monkeypatch):
 
 @pytest.fixture
 def stacks(tmp_path):
-    """A private copy of the shipped stacks (tests never write into stacks/)."""
+    """A private copy of the fixture stacks (tests never write into a project's stacks)."""
     directory = tmp_path / "stacks"
     directory.mkdir()
-    for path in (ROOT / "stacks").glob("Pulumi.*.yaml"):
+    for path in FIXTURE_STACKS.glob("Pulumi.*.yaml"):
         shutil.copy(path, directory)
     return directory
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import runpy
 
 import pulumi
@@ -11,7 +12,7 @@ import pytest
 from gpufleet import engine
 from modules import config as stack_config
 
-from .helpers import ROOT, edit, raw_config, render
+from .helpers import ROOT, edit, raw_config, render, stack_source
 
 
 def run_main(raw: dict) -> engine.RecordingMonitor:
@@ -33,7 +34,7 @@ def test_main_declares_the_same_resources_as_the_plan(dev_plan):
 
 def test_main_fails_with_the_one_line_config_error_under_pulumi():
     raw = edit(raw_config("dev"), "gpufleet:pools.gpu[0].replicas", 1)
-    with pytest.raises(pulumi.RunError, match=r"^stacks/Pulumi\.dev\.yaml: gpufleet:pools\.gpu\[0\]\.replicas: got 1; "):
+    with pytest.raises(pulumi.RunError, match=rf"^{re.escape(stack_source('dev'))}: gpufleet:pools\.gpu\[0\]\.replicas: got 1; "):
         run_main(raw)
 
 

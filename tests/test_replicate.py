@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -12,7 +14,7 @@ from gpufleet import replicate as rep
 from modules import catalog
 from modules import config as stack_config
 
-from .helpers import raw_config, render, validate
+from .helpers import raw_config, render, stack_source, validate
 from .test_preflight import aws, no_credentials, quotas, run, stacks  # noqa: F401 (fixtures)
 
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -99,14 +101,14 @@ def test_a_set_value_that_breaks_the_stack_is_rejected_before_writing(stacks, ca
     code, _, err = run(capsys, "replicate", "dev", "dev-x", "--region", "us-west-2", "--offline",
                        "--set", "pools.gpu[shared-l4].replicas=99", "--stacks-dir", str(stacks))
     assert code == 2
-    assert "stacks/Pulumi.dev-x.yaml: gpufleet:pools.gpu[0].replicas: got 99" in err
+    assert f"{stack_source('dev-x')}: gpufleet:pools.gpu[0].replicas: got 99" in err
     assert not (stacks / "Pulumi.dev-x.yaml").exists()
 
 
 @pytest.mark.parametrize("args, message", [
     (["prod", "prod-w1", "--region", "us-west-1"], "--region us-west-1: has 2 AZs (us-west-1a, us-west-1c); the source stack uses 3"),
     (["dev", "dev-x", "--region", "mars-1"], "--region 'mars-1': not a region gpufleet knows"),
-    (["dev", "Dev_X", "--region", "us-west-2"], "stacks/Pulumi.Dev_X.yaml: stack name: got 'Dev_X'; expected a lowercase name of 1-17"),
+    (["dev", "Dev_X", "--region", "us-west-2"], f"{stack_source('Dev_X')}: stack name: got 'Dev_X'; expected a lowercase name of 1-17"),
     (["dev", "dev-x", "--region", "us-west-2", "--azs", "us-west-2a"], "--azs: give 2 distinct AZs"),
     (["dev", "dev-x", "--region", "us-west-2", "--set", "novalue"], "--set 'novalue': expected key.path=value"),
 ])
@@ -174,7 +176,7 @@ def test_any_region_with_enough_azs_gives_a_valid_stack(region, source):
         return
     azs = rep.choose_azs(list(cfg.network.azs), region)
     rep.rewrite(raw, source, "copy", cfg.region, region, dict(zip(cfg.network.azs, azs)))
-    new = stack_config.validate(raw, "stacks/Pulumi.copy.yaml")
+    new = stack_config.validate(raw, stack_source("copy"))
     assert new.region == region and len(new.network.azs) == len(cfg.network.azs)
     assert all(az.startswith(region) for az in new.network.azs)
     assert all(p.efa_az is None or p.efa_az in new.network.azs for p in new.pools.gpu)
@@ -208,3 +210,19 @@ def test_with_credentials_the_efa_pool_gets_the_az_that_offers_all_its_types(aws
     assert cfg.network.azs[:2] == ["us-east-1b", "us-east-1c"]
     assert next(p for p in cfg.pools.gpu if p.efa).efa_az == "us-east-1b"
     assert "WARN" not in out
+
+
+def test_the_policy_config_is_written_next_to_the_stacks_dir_never_into_the_checkout(stacks, capsys):
+    from pathlib import Path
+
+    checkout = Path(__file__).resolve().parents[1] / "policies" / "config"
+    before = sorted(p.name for p in checkout.glob("*.json"))
+    code, out, err = run(capsys, "replicate", "staging", "staging-eu", "--region", "eu-west-1", "--offline",
+                         "--stacks-dir", str(stacks))
+    assert code == 0, err
+    written_config = stacks.parent / "policies" / "config" / "staging-eu.json"
+    assert f"and {written_config};" in out or "and policies/config/staging-eu.json;" in out
+    from gpufleet.reports.policy import pack_config
+
+    assert json.loads(written_config.read_text()) == pack_config(validate(written(stacks, "staging-eu")))
+    assert sorted(p.name for p in checkout.glob("*.json")) == before

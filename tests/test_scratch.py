@@ -31,9 +31,10 @@ from modules.schema import storage as schema
 from modules.storage import node_cleanup
 
 from .conftest import shipped_plan
-from .helpers import DELETE, STACKS, apply_edits, assert_one_line_error, raw_config, render, storage_classes, validate
+from .helpers import (DELETE, STACKS, TEST_SOURCE, apply_edits, assert_one_line_error, raw_config, render,
+                      storage_classes, validate)
 
-SRC = "stacks/Pulumi.test.yaml"
+SRC = TEST_SOURCE
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ASG_TAG = "aws:autoscaling/tag:Tag"

@@ -58,7 +58,8 @@ def test_nfs_is_admitted_only_from_the_node_security_group(any_stack_plan):
     assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 2049, 2049)
     assert "cidrIpv4" not in rule and "cidrIpv6" not in rule and "prefixListId" not in rule
     # the referenced group is the one every node's launch template carries
-    node_sgs = [set(lt.inputs["networkInterfaces"][0]["securityGroups"]) for lt in plan.by_type(LT)]
+    node_sgs = [set(lt.inputs["networkInterfaces"][0]["securityGroups"]) for lt in plan.by_type(LT)
+                if not lt.name.startswith("network-nat")]  # the NAT instance is not a node
     assert node_sgs and all(rule["referencedSecurityGroupId"] in sgs for sgs in node_sgs)
     sg = plan.get(SG, "datasets-efs-sg").inputs
     assert "ingress" not in sg and "egress" not in sg  # no inline rules beside the one above

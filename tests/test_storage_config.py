@@ -13,9 +13,9 @@ from modules.config import ConfigError
 from modules.schema import storage as schema
 from modules.storage.efs import ia_transition
 
-from .helpers import DELETE, apply_edits, assert_one_line_error, validate
+from .helpers import DELETE, TEST_SOURCE, apply_edits, assert_one_line_error, validate
 
-SRC = "stacks/Pulumi.test.yaml"
+SRC = TEST_SOURCE
 
 # (id, stack, edits, key path in message, expected text in message)
 CASES = [

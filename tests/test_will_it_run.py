@@ -136,10 +136,10 @@ def test_toleration_matching():
 
 
 def test_timeout_config_below_the_slowest_pool_is_refused():
-    from .helpers import apply_edits, assert_one_line_error
+    from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error
 
     raw = apply_edits("prod", [("gpufleet:ml.kueue.pods_ready_timeout_minutes", 10)])
-    assert_one_line_error(raw, "stacks/Pulumi.test.yaml", "gpufleet:ml.kueue.pods_ready_timeout_minutes",
+    assert_one_line_error(raw, TEST_SOURCE, "gpufleet:ml.kueue.pods_ready_timeout_minutes",
                           "a node of pool mig-a100 needs to be ready")
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from modules import config as stack_config
 
 from .conftest import shipped_plan
-from .helpers import edit, raw_config
+from .helpers import FIXTURE_POLICY_CONFIG, FIXTURE_ROOT, STACK_FOLDER, STACKS, edit, raw_config, stack_source
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -111,6 +111,106 @@ def test_pr_preview_runs_for_changed_stacks_with_one_run_per_pr():
         assert step(job, uses="actions/setup-python@")["with"]["python-version"] == "3.11"
 
 
+# ---------------------------------------------------------------- gpufleet check: the required status
+
+def test_pr_runs_gpufleet_check_per_stack_and_uploads_sarif_to_code_scanning():
+    pr = load("pr.yml")
+    job = pr["jobs"]["check"]
+    assert job["needs"] == ["changes"] and job["runs-on"] == "ubuntu-latest"
+    assert job["if"] == "needs.changes.outputs.stacks != '[]'"
+    assert job["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.changes.outputs.stacks) }}"
+    assert job["strategy"]["fail-fast"] is False
+    assert job["permissions"] == {"contents": "read", "security-events": "write", "actions": "read"}
+    assert step(job, uses="actions/setup-python@")["with"]["python-version"] == "3.11"
+    install = step(job, name="Install (.venv")
+    check = step(job, name="gpufleet check")
+    upload = step(job, uses="github/codeql-action/upload-sarif@")
+    fail = step(job, name="Fail unless every check passed")
+    order = [index(job, s) for s in (install, check, upload, fail)]
+    assert order == sorted(order)
+    assert './run check "$STACK" --format sarif --output "$RUNNER_TEMP/check.sarif"' in check["run"]
+    assert upload["uses"] == "github/codeql-action/upload-sarif@v3"
+    assert upload["with"] == {"sarif_file": "${{ runner.temp }}/check.sarif",
+                              "category": "gpufleet-check-${{ matrix.stack }}"}
+    condition = " ".join(upload["if"].split())
+    assert condition.startswith("always() && steps.check.outputs.sarif == 'true'")  # uploaded when the check fails
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in condition  # forks: no token
+    assert " ".join(fail["if"].split()) == "always() && steps.check.outputs.status != '0'"
+    assert "exit 1" in fail["run"]
+    # the required status: one name whatever the matrix
+    result = pr["jobs"]["check-result"]
+    assert result["name"] == "gpufleet check" and result["needs"] == ["changes", "check"] and result["if"] == "always()"
+    assert "permissions" not in result  # the workflow's contents: read
+
+
+def _check_step_project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURE_ROOT, project, ignore=shutil.ignore_patterns(".hypothesis", "__pycache__"))
+    return project
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_check_step_writes_the_sarif_and_the_summary_and_reports_the_status(tmp_path, broken):
+    """The step as GitHub runs it, on a copy of the fixture project (``./run`` is this
+    interpreter's gpufleet): exit 0, or 1 for a stack with a mandatory policy violation; the
+    SARIF is written either way (the upload and the failing step come after)."""
+    script = step(load("pr.yml")["jobs"]["check"], name="gpufleet check")["run"]
+    project = _check_step_project(tmp_path)
+    if broken:
+        raw = edit(raw_config("dev"), "gpufleet:network.nat", "per_az")
+        (project / STACK_FOLDER / "Pulumi.dev.yaml").write_text(yaml.safe_dump({"config": raw}))
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    summary = temp / "summary.md"
+    outputs = _run_step(script, project, {"RUNNER_TEMP": str(temp), "STACK": "dev", "PYTHONPATH": str(ROOT),
+                                          "GITHUB_STEP_SUMMARY": str(summary)})
+    assert outputs == {"status": "1" if broken else "0", "sarif": "true"}
+    sarif = json.loads((temp / "check.sarif").read_text())
+    assert sarif["version"] == "2.1.0"
+    results = sarif["runs"][0]["results"]
+    if broken:
+        assert [r["ruleId"] for r in results] == ["single-nat-outside-prod"]
+        assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == stack_source("dev")
+        assert ":x: gpufleet check" in summary.read_text()
+    else:
+        assert results == [] and ":white_check_mark: gpufleet check" in summary.read_text()
+
+
+@pytest.mark.parametrize("changes, check, passes", [
+    ("success", "success", True), ("success", "skipped", True),  # no stack selected: nothing to check
+    ("success", "failure", False), ("success", "cancelled", False), ("failure", "skipped", False),
+])
+def test_the_required_status_sums_up_every_stacks_check(tmp_path, changes, check, passes):
+    script = step(load("pr.yml")["jobs"]["check-result"], name="Every changed stack passed")["run"]
+    env = {"RUNNER_TEMP": str(tmp_path), "CHANGES": changes, "CHECK": check}
+    if passes:
+        _run_step(script, tmp_path, env, stub=True)
+    else:
+        with pytest.raises(subprocess.CalledProcessError):
+            _run_step(script, tmp_path, env, stub=True)
+
+
+def test_ci_runs_the_tests_then_checks_the_projects_stacks():
+    commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+                if line.strip().startswith("./run")]
+    assert commands == ["./run test", "./run check --all"]
+    assert "set -euo pipefail" in (ROOT / ".ci" / "run").read_text()  # a failing test stops CI before the check
+
+
+def test_the_pr_flow_doc_makes_check_the_required_status():
+    text = pr_flow_doc()
+    for phrase in ("### The required check: `gpufleet check`", "the required status for stack changes",
+                   "github/codeql-action/upload-sarif@v3", "security-events: write", "./run check --all",
+                   "requiring the `Offline tests` check, the **`gpufleet check`** check", "code scanning",
+                   "tests/fixtures/"):
+        assert phrase in text, phrase
+    # every check the command runs is in the doc's table
+    from gpufleet.check import CHECKS
+
+    for name in CHECKS:
+        assert f"| `{name}` |" in text, name
+
+
 def test_pr_preview_steps_in_order():
     job = load("pr.yml")["jobs"]["preview"]
     install = step(job, name="Install (.venv")
@@ -129,7 +229,7 @@ def test_pr_preview_steps_in_order():
     assert './run diff "$RUNNER_TEMP/base-plan.json" "$RUNNER_TEMP/head-plan.json" --format markdown' in guard["run"]
     assert ('./run cost "$STACK" --compare "$RUNNER_TEMP/base-stack/Pulumi.$STACK.yaml" --format markdown'
             in cost["run"])
-    assert "git show \"$BASE_SHA:stacks/Pulumi.$STACK.yaml\"" in step(job, name="Base plan")["run"]
+    assert f'git show "$BASE_SHA:{STACK_FOLDER}/Pulumi.$STACK.yaml"' in step(job, name="Base plan")["run"]
     assert comment["with"]["header"] == "gpufleet-${{ matrix.stack }}"
     compose = step(job, name="Compose the PR comment")["run"]
     assert "guard.md" in compose and "cost.md" in compose
@@ -309,12 +409,12 @@ def matrix_script() -> str:
 
 
 @pytest.mark.parametrize("changed, stacks, prod", [
-    (["stacks/Pulumi.dev.yaml"], ["dev"], []),
-    (["stacks/Pulumi.prod-eu.yaml", "README.md"], ["prod-eu"], ["prod-eu"]),
-    (["docs/readme/6-pr-flow.md", "tests/test_diff.py", "benchmarks/run.py", "stacks/fleet.yaml"], [], []),
+    ([stack_source("dev")], ["dev"], []),
+    ([stack_source("prod-eu"), "README.md"], ["prod-eu"], ["prod-eu"]),
+    (["docs/readme/6-pr-flow.md", "tests/test_diff.py", "benchmarks/run.py", f"{STACK_FOLDER}/fleet.yaml"], [], []),
     (["modules/nodepool.py"], ["dev", "prod", "prod-eu", "staging"], ["prod", "prod-eu"]),
     (["requirements.lock"], ["dev", "prod", "prod-eu", "staging"], ["prod", "prod-eu"]),
-    (["stacks/Pulumi.gone.yaml"], [], []),  # a deleted stack has nothing to preview
+    ([stack_source("gone")], [], []),  # a deleted stack has nothing to preview
 ])
 def test_changed_stacks_matrix(tmp_path, matrix_script, changed, stacks, prod):
     (tmp_path / "stacks").mkdir()
@@ -459,19 +559,23 @@ def _run_runners_step(cwd: Path, tmp_path: Path, stacks: list[str]) -> dict[str,
 
 
 def _schema_runs_on(stack_file: Path) -> list[str]:
-    cfg, _ = stack_config.from_file(stack_file, f"stacks/{stack_file.name}")
+    cfg, _ = stack_config.from_file(stack_file, f"{STACK_FOLDER}/{stack_file.name}")
     return cfg.cluster.ci_runner.runs_on("8123456789", "2")
 
 
 def test_runners_of_the_shipped_stacks(tmp_path):
-    stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml")
-                    for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
-    runners = _run_runners_step(ROOT, tmp_path, stacks)
-    assert runners == {s: _schema_runs_on(ROOT / "stacks" / f"Pulumi.{s}.yaml") for s in stacks}
+    """The fixture project's stacks (copies of the shipped ones) in a repository with the script."""
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURE_ROOT, repo)
+    (repo / "scripts").mkdir()
+    shutil.copy(RUNNERS_SCRIPT, repo / "scripts" / "ci_runners.py")
+    stacks = STACKS
+    runners = _run_runners_step(repo, tmp_path, stacks)
+    assert runners == {s: _schema_runs_on(repo / STACK_FOLDER / f"Pulumi.{s}.yaml") for s in stacks}
     # prod's API is private: its jobs run on the CodeBuild-hosted runner of this workflow run
     assert runners["prod"] == ["codebuild-gpufleet-prod-runner-8123456789-2"]
     assert runners["dev"] == runners["staging"] == ["ubuntu-latest"]  # no ci_runner key: the default
-    assert _run_runners_step(ROOT, tmp_path, []) == {}
+    assert _run_runners_step(repo, tmp_path, []) == {}
 
 
 def test_runners_of_private_endpoint_codebuild_and_self_hosted_stacks(tmp_path):
@@ -514,7 +618,7 @@ def test_runners_step_fails_on_a_ci_runner_the_schema_refuses(tmp_path, ci_runne
     with pytest.raises(subprocess.CalledProcessError) as failed:
         _run_runners_step(tmp_path, tmp_path, ["bad"])
     error = next(line for line in failed.value.stderr.splitlines() if line.startswith("::error"))
-    assert error.startswith("::error file=stacks/Pulumi.bad.yaml::stack bad: gpufleet:cluster.ci_runner.")
+    assert error.startswith(f"::error file={stack_source('bad')}::stack bad: gpufleet:cluster.ci_runner.")
     assert message in error
     with pytest.raises(stack_config.ConfigError):  # the stack schema refuses it too
         _schema_runs_on(tmp_path / "stacks" / "Pulumi.bad.yaml")
@@ -572,8 +676,8 @@ def test_every_pulumi_step_passes_the_stacks_policy_pack_config():
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_policy_pack_config_step_passes_for_the_shipped_stacks(tmp_path, workflow, job, stack):
     script = step(load(workflow)["jobs"][job], name="Policy pack config")["run"]
-    assert (ROOT / "policies" / "config" / f"{stack}.json").is_file()
-    _run_step(script, ROOT, {"RUNNER_TEMP": str(tmp_path), "STACK": stack, "PYTHONPATH": str(ROOT)})
+    assert (FIXTURE_POLICY_CONFIG / f"{stack}.json").is_file()
+    _run_step(script, FIXTURE_ROOT, {"RUNNER_TEMP": str(tmp_path), "STACK": stack, "PYTHONPATH": str(ROOT)})
 
 
 @pytest.mark.parametrize("workflow, job", [("pr.yml", "preview"), ("deploy.yml", "deploy")])
@@ -592,7 +696,7 @@ def test_policy_pack_config_step_fails_without_the_stacks_config(tmp_path, workf
     with pytest.raises(subprocess.CalledProcessError) as failed:
         _run_step(script, tmp_path, {"RUNNER_TEMP": str(tmp_path), "STACK": "eu"}, stub=True)
     if case == "missing":
-        assert ("::error file=stacks/Pulumi.eu.yaml::stack eu has no policy pack config policies/config/eu.json"
+        assert (f"::error file={stack_source('eu')}::stack eu has no policy pack config policies/config/eu.json"
                 in failed.value.stdout)
     else:
         assert "::error file=policies/config/eu.json::policies/config/eu.json is stale" in failed.value.stdout

@@ -20,6 +20,10 @@ import sys
 
 from ..exit_codes import EXTERNAL, ExternalServiceError
 
+EXAMPLES = (("gpufleet cost prod", "the monthly estimate of stack prod, line by line"),
+            ("gpufleet cost dev --compare base/Pulumi.dev.yaml --format markdown",
+             "what a change to dev costs, for a PR comment"))
+
 
 class LivePriceError(ExternalServiceError):
     """--live-prices / --spot-history failed (no credentials, no price): exit 3 (an external
@@ -29,7 +33,7 @@ class LivePriceError(ExternalServiceError):
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cost", help="monthly cost estimate of a stack (idle/expected/max/max_within_schedule), "
                                     "or the difference to another config")
-    p.add_argument("stack", help="stack name (stacks/Pulumi.<stack>.yaml) or path to a stack file")
+    p.add_argument("stack", help="stack name (Pulumi.<stack>.yaml in the project's stacks dir) or path to a stack file")
     p.add_argument("--compare", metavar="STACK_OR_PATH",
                    help="the config to compare against (the 'before'): a stack name or a stack file")
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
@@ -42,17 +46,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _estimate(stack_or_path: str, args: argparse.Namespace):
+def _estimate(stack_or_path: str, args: argparse.Namespace, project=None):
     from modules import config as stack_config
     from modules.cost.pricing import stack_price_table
 
     from .. import plan as planner
     from ..reports.cost import plan_estimate
 
-    path, stack, shown = planner.resolve(stack_or_path)
+    path, stack, shown = planner.resolve(stack_or_path, project)
     if not path.exists():  # a directory, device or unreadable file: the reader names the problem
-        raise stack_config.ConfigError(shown, "(file)", stack_or_path,
-                                       f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one")
+        raise planner.missing_stack(stack_or_path, shown, project)
     cfg, raw = stack_config.from_file(path, shown)
     prices = None
     if args.live_prices or args.spot_history:
@@ -77,11 +80,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..project import of
     from ..reports import cost as fmt
 
-    after, name = _estimate(args.stack, args)
+    project = of(args)
+    after, name = _estimate(args.stack, args, project)
     if args.compare:
-        before, before_name = _estimate(args.compare, args)
+        before, before_name = _estimate(args.compare, args, project)
+    project.announce(machine=args.format != "table")
+    if args.compare:
         if before_name == name:  # the same stack before and after a change (a PR's base file)
             before_name, name = f"{name} (base)", f"{name} (this change)"
         diff = fmt.compare(before, after)

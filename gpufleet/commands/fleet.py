@@ -1,4 +1,4 @@
-"""``gpufleet fleet plan|preview|up``: every cluster of ``stacks/fleet.yaml`` at once."""
+"""``gpufleet fleet plan|preview|up``: every cluster of the project's fleet file (``stacks/fleet.yaml``) at once."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
+EXAMPLES = (("gpufleet fleet plan", "render every cluster of the project's fleet file offline and summarise each"),)
+ACTION_EXAMPLES = {
+    "plan": (("gpufleet fleet plan --jobs 2", "every cluster of the fleet file, two at a time"),),
+    "preview": (("gpufleet fleet preview --concurrency 3", "pulumi preview --diff for every cluster"),),
+    "up": (("gpufleet fleet up", "pulumi up for every cluster, the primary first"),),
+}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fleet", help="plan, preview or deploy every cluster named in stacks/fleet.yaml")
+    p = sub.add_parser("fleet", help="plan, preview or deploy every cluster named in the project's fleet file "
+                                     "(stacks/fleet.yaml)")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     plan = actions.add_parser("plan", help="render every cluster offline, in parallel, and summarise each")
     plan.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count; 1: in-process)")
@@ -17,18 +25,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         a = actions.add_parser(name, help=text)
         a.add_argument("--concurrency", type=int, default=2, help="clusters at a time after the primary (default 2)")
         a.add_argument("--no-policy", action="store_true", help="run without --policy-pack policies")
-        a.add_argument("--project-dir", type=Path, default=None, help="the Pulumi project (default: this repo)")
+        a.add_argument("--project-dir", type=Path, default=None,
+                       help="the Pulumi project to run pulumi in (default: the project gpufleet acts on)")
     for a in (plan, *[actions.choices[n] for n in ("preview", "up")]):
-        a.add_argument("--fleet", type=Path, default=None, help="the fleet file (default: stacks/fleet.yaml)")
+        a.add_argument("--fleet", type=Path, default=None,
+                       help="the fleet file (default: fleet.yaml in the project's stacks dir)")
         a.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import fleet
+    from ..project import of
     from ..replicate import BadInput
 
+    project = of(args)
     try:
-        spec = fleet.load(args.fleet)
+        spec = fleet.load(args.fleet, project)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -36,9 +48,10 @@ def run(args: argparse.Namespace) -> int:
         if args.jobs is not None and args.jobs < 1:
             print("error: --jobs: expected a number of worker processes ≥ 1", file=sys.stderr)
             return 2
+        project.announce()
         progress = fleet.Progress(len(spec.clusters), sys.stderr)
         summaries = fleet.plan_fleet(spec, args.jobs, progress)
-        print(f"gpufleet fleet plan: {len(summaries)} clusters from {spec.source} "
+        print(f"gpufleet fleet plan: {len(summaries)} clusters from {project.shown(spec.source)} "
               f"in {progress_elapsed(progress):.1f}s")
         print(fleet.summary_table(summaries))
         if spec.global_stack:
@@ -46,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"global stack {g.stack} (read through a StackReference): "
                   f"{', '.join(g.outputs) or 'no outputs named'}")
         return 1 if any(s.failed or s.error for s in summaries) else 0
-    return deploy(args, spec)
+    return deploy(args, spec, project)
 
 
 def progress_elapsed(progress) -> float:
@@ -55,13 +68,12 @@ def progress_elapsed(progress) -> float:
     return time.perf_counter() - progress.start
 
 
-def deploy(args: argparse.Namespace, spec) -> int:
+def deploy(args: argparse.Namespace, spec, project) -> int:
     """Exit 3 (an external service failed) when pulumi is missing or fails for a cluster."""
     from pulumi import automation as auto
 
     from .. import fleet, fleet_deploy
     from ..exit_codes import EXTERNAL, OK
-    from ..plan import PROJECT_ROOT
 
     try:
         command = auto.PulumiCommand()
@@ -72,8 +84,18 @@ def deploy(args: argparse.Namespace, spec) -> int:
     except auto.errors.InvalidVersionError as exc:
         print(f"error: the installed pulumi CLI is too old for this SDK: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXTERNAL
+    project.announce()
     progress = fleet.Progress(len(spec.clusters), sys.stderr, label=f"fleet {args.action}")
-    results = fleet_deploy.deploy(spec, args.action, args.project_dir or PROJECT_ROOT, args.concurrency, command,
-                           None if args.no_policy else "policies", progress)
+    results = fleet_deploy.deploy(spec, args.action, args.project_dir or project.root, args.concurrency, command,
+                                  None if args.no_policy else policy_pack(project), progress)
     print(fleet_deploy.deploy_table(results))
     return EXTERNAL if any(r.error for r in results) else OK
+
+
+def policy_pack(project) -> str:
+    """The ``--policy-pack`` directory: the project's own ``policies/`` when it has a pack
+    there (this repository), else the pack that ships with gpufleet."""
+    from ..reports.policy import PACK_DIR
+
+    own = project.root / "policies"
+    return "policies" if (own / "PulumiPolicy.yaml").is_file() else str(PACK_DIR)

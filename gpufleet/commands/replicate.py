@@ -6,10 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+EXAMPLES = (("gpufleet replicate prod prod-west --region us-west-2",
+             "copy stack prod to us-west-2 (a free VPC range, its policy config; comments kept)"),)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("replicate", help="write stacks/Pulumi.<new>.yaml: a copy of a stack in another region")
-    p.add_argument("source", help="the stack to copy (stacks/Pulumi.<source>.yaml)")
+    p = sub.add_parser("replicate", help="write Pulumi.<new>.yaml: a copy of a stack in another region, "
+                                         "with its policy config")
+    p.add_argument("source", help="the stack to copy (Pulumi.<source>.yaml in the project's stacks dir)")
     p.add_argument("new", help="the new stack's name (its file must not exist yet)")
     p.add_argument("--region", required=True, help="the AWS region of the new stack, e.g. us-west-2")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
@@ -23,14 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..project import Project, of
     from ..replicate import BadInput, replicate
 
     try:
-        replica = replicate(args.source, args.new, args.region, args.sets, directory=args.stacks_dir,
+        project = Project.for_stacks_dir(args.stacks_dir) if args.stacks_dir else of(args)
+        replica = replicate(args.source, args.new, args.region, args.sets, project=project,
                             offline=args.offline, azs=args.azs)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    project.announce()
     azs = ", ".join(f"{a} -> {b}" for a, b in replica.azs.items())
     print(f"gpufleet replicate: {replica.source} -> {replica.stack} in {replica.config.region} (AZs {azs}; "
           f"chosen from {replica.azs_from})")
@@ -41,6 +48,18 @@ def run(args: argparse.Namespace) -> int:
               "with credentials before `pulumi up`.")
     for f in replica.findings:
         print(f"  {'ok  ' if f.level == 'ok' else 'WARN'} {f.check}: {f.message}")
-    print(f"wrote {replica.path} ({len(replica.config.pools.gpu)} GPU pools, {len(replica.config.teams)} teams); "
-          f"check it with `gpufleet plan {replica.path}`")
+    print(f"wrote {project.shown(replica.path)} ({len(replica.config.pools.gpu)} GPU pools, "
+          f"{len(replica.config.teams)} teams) and {project.shown(replica.policy_config)}; "
+          f"check it with `gpufleet plan {replica.stack}`")
+    hint = fleet_hint(project, replica.stack, replica.config.region, "replica")
+    if hint:
+        print(hint)
     return 0
+
+
+def fleet_hint(project, stack: str, region: str, role: str) -> str | None:
+    """How to add a new stack to the project's fleet file (None without one)."""
+    if not project.fleet_file.is_file():
+        return None
+    return (f"to deploy it with the fleet, add it to {project.shown(project.fleet_file)}: "
+            f"- {{stack: {stack}, region: {region}, role: {role}}}")

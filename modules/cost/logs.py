@@ -11,8 +11,10 @@ principles of the one stream an idle cluster cannot avoid, the audit log of leas
 Each factor and its source is in ``modules/data/control_plane_logs.json``. It is a floor for
 an idle cluster: every other API request (``kubectl``, controllers' reconciles, jobs) adds
 its own events, and the ``controllerManager`` and ``scheduler`` log types (on in prod) add
-theirs. The audit log stays on in every environment (``cluster.logs`` must include
-``api``, ``audit`` and ``authenticator``).
+theirs. The audit log stays on in staging and prod (``cluster.logs`` must include ``api``,
+``audit`` and ``authenticator`` there); dev may turn it off, and then the estimate has no
+audit stream to count: the log types it keeps (``api``, ``authenticator``) are priced at
+``gpufleet:cost.logs_gb`` only.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def idle_nodes(cfg: "StackConfig") -> int:
 
 
 def estimated_gb(cfg: "StackConfig") -> float:
+    """The audit stream's GB a month (0 when the stack does not send the audit log)."""
+    if "audit" not in cfg.cluster.logs:
+        return 0.0
     f = factors()
     return round(audit_gb_per_month(f["leader_elected_controllers"], idle_nodes(cfg),
                                     renew_s=f["lease_renew_seconds"], node_renew_s=f["node_lease_renew_seconds"],
@@ -74,6 +79,10 @@ def control_plane_logs(cfg: "StackConfig") -> LogVolume:
              f"{f['lease_renew_seconds']:g} s + {nodes} nodes / {f['node_lease_renew_seconds']:g} s) × "
              f"{f['bytes_per_audit_event'] + f['cloudwatch_overhead_bytes_per_event']:g} B × 730 h = {est:g} GB/month "
              "(modules/data/control_plane_logs.json)")
+    if "audit" not in cfg.cluster.logs:
+        kept = ", ".join(cfg.cluster.logs) or "no log types"
+        basis = (f"audit log off (gpufleet:cluster.logs keeps {kept}): no lease-renewal audit stream to estimate; "
+                 "the kept types are priced at gpufleet:cost.logs_gb only")
     if "logs_gb" in cfg.cost.model_fields_set:
         return LogVolume(cfg.cost.logs_gb, True, est, basis)
     return LogVolume(est, False, est, basis)

@@ -288,6 +288,7 @@ def estimate(cfg: "StackConfig", prices: "PriceTable | None" = None, on: date | 
     """
     from ..schema.cost import schedule_of
     from .logs import control_plane_logs
+    from .network import nat_items
     from .notes import budget_guard, guard_note, log_notes, price_note, schedule_note, spot_notes
     from .pricing import bundled, pool_azs
     from .schedules import scheduled_pool_names
@@ -316,16 +317,7 @@ def estimate(cfg: "StackConfig", prices: "PriceTable | None" = None, on: date | 
               Charge("GB stored for a month", logs.gb, "GB", None, prices.unit_price("cloudwatch_logs_store_gb_month")))
     notes.extend(log_notes(logs))
 
-    nat_azs = list(cfg.network.azs) if cfg.nat == "per_az" else [cfg.network.azs[0]]
-    per_nat_gb = cost.nat_gb / len(nat_azs)
-    for az in nat_azs:
-        charges = [Charge("NAT gateway", 1, "gateway", h, prices.unit_price("nat_gateway_hour"))]
-        if per_nat_gb:
-            charges.append(Charge("GB processed", per_nat_gb, "GB", None, prices.unit_price("nat_gateway_gb")))
-        const(f"NAT gateway {az}" + (f" (+{per_nat_gb:,.0f} GB processed)" if per_nat_gb else ""), "network",
-              f"network-nat-{az}", *charges)
-        const(f"public IPv4 of NAT gateway {az}", "network", f"network-nat-{az}",
-              Charge("public IPv4 address", 1, "address", h, prices.unit_price("public_ipv4_hour")))
+    items.extend(nat_items(cfg, prices))  # NAT gateways or the NAT instance (modules/cost/network.py)
     for i in range(cost.load_balancers):
         const(f"Network Load Balancer {i + 1}", "network", f"nlb-{i + 1}",
               Charge("load balancer", 1, "load balancer", h, prices.unit_price("nlb_hour")))

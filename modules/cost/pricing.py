@@ -373,8 +373,12 @@ def price_table(region: str, instance_types: Iterable[str], *, live: bool = Fals
 
 def stack_price_table(cfg: "StackConfig", *, live: bool = False, use_spot_history: bool = False,
                       pricing_client: Any = None, ec2_client: Any = None, now: datetime | None = None) -> PriceTable:
-    """The price table for one stack: its region, its instance types, each spot pool's AZs."""
+    """The price table for one stack: its region, its instance types (the NAT instance's too),
+    each spot pool's AZs."""
     pools = [cfg.pools.system, *cfg.pools.gpu]
-    return price_table(cfg.region, {t for p in pools for t in p.instance_types}, live=live,
+    types = {t for p in pools for t in p.instance_types}
+    if cfg.nat == "instance":
+        types.add(cfg.network.nat_instance_type)
+    return price_table(cfg.region, types, live=live,
                        spot_pools=[(p.instance_types, pool_azs(cfg, p)) for p in pools if p.capacity == "spot"],
                        use_spot_history=use_spot_history, pricing_client=pricing_client, ec2_client=ec2_client, now=now)

@@ -36,6 +36,7 @@ from typing import Any
 
 import pulumi
 
+from .. import sizing
 from ..charts import CHARTS
 from ..helm_addon import HelmAddon, HelmAddonArgs
 from ..pod_identity import PodIdentitySpec
@@ -56,25 +57,13 @@ KUBECOST_IMAGES = {
 }
 
 
-def _quantity_mib(q: str) -> int:
-    return int(q.removesuffix("Mi")) if q.endswith("Mi") else int(q.removesuffix("Gi")) * 1024
-
-
-def _quantity_milli(q: str) -> int:
-    return int(q.removesuffix("m")) if q.endswith("m") else int(float(q) * 1000)
-
-
 def prometheus_resources(system: SystemPool) -> dict[str, dict[str, str]]:
-    """Prometheus requests sized for the system pool's smallest node: 15 % of its
-    allocatable memory (256Mi..2Gi, limit twice that) and 5 % of its CPU (50m..500m)."""
-    from .. import catalog
+    """Prometheus requests sized for the system pool's smallest node (:func:`modules.sizing.prometheus`)."""
+    return sizing.prometheus(system).values()
 
-    nodes = [catalog.instance_type(t) for t in system.instance_types]
-    mem = min(_quantity_mib(n.allocatable["memory"]) for n in nodes)
-    cpu = min(_quantity_milli(n.allocatable["cpu"]) for n in nodes)
-    mem_req = max(256, min(2048, int(mem * 0.15)))
-    cpu_req = max(50, min(500, int(cpu * 0.05)))
-    return {"requests": {"cpu": f"{cpu_req}m", "memory": f"{mem_req}Mi"}, "limits": {"memory": f"{2 * mem_req}Mi"}}
+
+def _kubecost(workload: str, container: str) -> dict[str, Any]:
+    return sizing.platform(f"cost-analyzer/Deployment/{workload}/{container}").values()
 
 
 def alertmanager_config(topic_arn: pulumi.Input[str], region: str, env: str) -> dict[str, Any]:
@@ -103,6 +92,11 @@ def kubecost_values(cfg: StackConfig, cluster_name: str, topic_arn: pulumi.Input
         "persistentVolume": {"size": f"{volumes['cost-analyzer']}Gi"},
         # the forecasting model pod (200m / 300Mi) only where forecasts matter
         "forecasting": {"enabled": cfg.environment == "prod", "nodeSelector": SYSTEM_SELECTOR},
+        # singlepod aggregator and its cloud-cost container: the chart sets no requests (modules/sizing.py)
+        "kubecostAggregator": {
+            "resources": _kubecost("kubecost-cost-analyzer", "aggregator"),
+            "cloudCost": {"resources": _kubecost("kubecost-cost-analyzer", "cloud-cost")},
+        },
         # no Grafana (anonymous access, a default or per-render admin password): see the module doc
         "global": {"grafana": {"enabled": False, "proxy": False}},
         "prometheus": {
@@ -123,7 +117,7 @@ def kubecost_values(cfg: StackConfig, cluster_name: str, topic_arn: pulumi.Input
                 "image": dict(KUBECOST_IMAGES["alertmanager"]),
                 "nodeSelector": SYSTEM_SELECTOR,
                 "persistentVolume": {"enabled": True, "size": f"{KUBECOST_VOLUMES['alertmanager']}Gi"},
-                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+                "resources": _kubecost("kubecost-prometheus-alertmanager", "prometheus-alertmanager"),
             },
             "serviceAccounts": {"alertmanager": {"create": True, "name": ALERTMANAGER_SA}},
             "alertmanagerFiles": {"alertmanager.yml": alertmanager_config(topic_arn, cfg.region, cfg.environment)},
@@ -136,7 +130,7 @@ def opencost_values(cfg: StackConfig, cluster_name: str, namespace: str, prometh
     return {
         "opencost": {
             "exporter": {"defaultClusterId": cluster_name,
-                         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}}},
+                         "resources": sizing.platform("opencost/Deployment/opencost/opencost").values()},
             "prometheus": {"internal": {"enabled": True, "serviceName": prometheus_service,
                                         "namespaceName": namespace, "port": 80}},
             "ui": {"enabled": True},

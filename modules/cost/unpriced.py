@@ -31,6 +31,8 @@ CONDITIONS: dict[str, Callable[["StackConfig"], bool]] = {
     "burstable_pools": lambda cfg: any(catalog.instance_type(t).family in BURSTABLE_FAMILIES
                                        for p in [cfg.pools.system, *cfg.pools.gpu] for t in p.instance_types),
     "scale_from_zero": lambda cfg: any(p.min < p.max for p in cfg.pools.gpu),
+    "nat_gateway_scale_from_zero": lambda cfg: cfg.nat != "instance" and any(p.min < p.max for p in cfg.pools.gpu),
+    "nat_instance": lambda cfg: cfg.nat == "instance",
 }
 
 

@@ -26,6 +26,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from .. import sizing
 from ..charts import CHARTS
 from ..helm_addon import HelmAddon, HelmAddonArgs
 from ..nodespec import NodeSpec
@@ -121,6 +122,9 @@ def chart_values(cluster_name: str, region: str, args: list[str]) -> dict[str, A
         # cluster-scoped RBAC (the default, stated): the ClusterRole is what grants the priority ConfigMap
         "rbac": {"clusterScoped": True, "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
         "customArgs": args,
+        # the chart sets none (modules/sizing.py)
+        "resources": sizing.platform(f"cluster-autoscaler/Deployment/{RELEASE}-aws-cluster-autoscaler/"
+                                     "aws-cluster-autoscaler").values(),
     }
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import pulumi
 
+from .. import sizing
 from ..charts import CHARTS
 from ..helm_addon import HelmAddon, HelmAddonArgs
 from ..nodespec import POOL_LABEL
@@ -36,8 +37,8 @@ NAMESPACE = "kube-system"
 RELEASE = "metrics-server"
 #: the labels the chart selects its pods with (``metrics-server.selectorLabels``)
 SELECTOR_LABELS = {"app.kubernetes.io/name": "metrics-server", "app.kubernetes.io/instance": RELEASE}
-#: the chart's sizing guide: fine up to a few hundred nodes
-REQUESTS = {"cpu": "100m", "memory": "200Mi"}
+#: the chart's sizing guide: fine up to a few hundred nodes (modules/sizing.py)
+REQUESTS = sizing.platform(f"metrics-server/Deployment/{RELEASE}/metrics-server").values()["requests"]
 
 
 def replicas(environment: Environment) -> int:

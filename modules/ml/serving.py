@@ -47,6 +47,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .. import sizing
 from ..charts import CHARTS
 from ..helm_addon import HelmAddon, HelmAddonArgs
 from ..k8s_schema import chart_defaults
@@ -100,7 +101,18 @@ def predictor_defaults(node: Capacity) -> PredictorDefaults:
 
 
 def cert_manager_values() -> dict[str, Any]:
-    return {"crds": {"enabled": True, "keep": True}}
+    """CRDs with the chart (kept on uninstall); requests for each of its pods (the chart sets
+    none: :mod:`modules.sizing`)."""
+    def res(workload: str, container: str) -> dict[str, Any]:
+        return sizing.platform(f"cert-manager/{workload}/{container}").values()
+
+    return {
+        "crds": {"enabled": True, "keep": True},
+        "resources": res("Deployment/cert-manager", "cert-manager-controller"),
+        "cainjector": {"resources": res("Deployment/cert-manager-cainjector", "cert-manager-cainjector")},
+        "webhook": {"resources": res("Deployment/cert-manager-webhook", "cert-manager-webhook")},
+        "startupapicheck": {"resources": res("Job/cert-manager-startupapicheck", "cert-manager-startupapicheck")},
+    }
 
 
 def kserve_values(defaults: PredictorDefaults | None = None) -> dict[str, Any]:

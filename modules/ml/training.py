@@ -30,8 +30,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..catalog import DATA_DIR
 from .. import sizing
+from ..catalog import DATA_DIR
 from ..charts import CHARTS
 from ..helm_addon import HelmAddon, HelmAddonArgs
 from .crs import custom_resource

@@ -15,6 +15,10 @@ from .base import NonEmpty, StrictModel, fail
 Environment = Literal["dev", "staging", "prod"]
 ControlPlaneLog = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 REQUIRED_LOGS: tuple[ControlPlaneLog, ...] = ("api", "audit", "authenticator")
+#: environments that may choose their control-plane log types (any subset, none included);
+#: every other environment keeps REQUIRED_LOGS (audit stays on in staging and prod)
+LOG_CHOICE_ENVIRONMENTS: tuple[str, ...] = ("dev",)
+MAX_NAT_INSTANCE_VCPU = 8
 IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 
@@ -58,8 +62,10 @@ class NetworkConfig(StrictModel):
     """VPC range, /16 to /20, private (RFC 1918)."""
     azs: list[str] = Field(min_length=2, max_length=6)
     """Availability zones of ``aws:region`` (2-6; prod needs 3)."""
-    nat: Literal["single", "per_az"] | None = None
-    """``single``: one NAT gateway for the VPC (cheap); ``per_az``: one per AZ (no cross-AZ dependency). Default: ``single`` outside prod, ``per_az`` in prod (set by StackConfig)."""
+    nat: Literal["single", "per_az", "instance"] | None = None
+    """``single``: one NAT gateway for the VPC (cheap); ``per_az``: one per AZ (no cross-AZ dependency); ``instance``: one small NAT instance (Amazon Linux 2023, iptables) in an Auto Scaling group of one, outside prod only (a few dollars a month, but its bandwidth is the instance's: image pulls on GPU scale-up get slow). Default: ``single`` outside prod, ``per_az`` in prod (set by StackConfig)."""
+    nat_instance_type: str = "t4g.nano"
+    """``nat: instance``: the NAT instance's type (a CPU type of the catalog with 1-8 vCPUs; its network baseline bounds egress: t4g.nano 32 Mbit/s, bursting while credits last)."""
 
     @field_validator("cidr")
     @classmethod
@@ -76,6 +82,17 @@ class NetworkConfig(StrictModel):
         if len(set(v)) != len(v):
             raise ValueError("distinct availability zones")
         return v
+
+    @model_validator(mode="after")
+    def _nat_instance(self) -> "NetworkConfig":
+        if "nat_instance_type" in self.model_fields_set and self.nat != "instance":
+            fail("nat_instance_type", self.nat_instance_type, "only with nat: instance")
+        it = catalog.instance_type(self.nat_instance_type)
+        if it is None or it.has_gpu or not 1 <= it.vcpu <= MAX_NAT_INSTANCE_VCPU:
+            fail("nat_instance_type", self.nat_instance_type,
+                 f"a CPU instance type of the catalog with 1-{MAX_NAT_INSTANCE_VCPU} vCPUs (t4g.nano, t4g.micro, "
+                 "c7gn.medium, ...; modules/data/instance_types.json)")
+        return self
 
 
 class EndpointConfig(StrictModel):
@@ -154,7 +171,7 @@ class ClusterConfig(StrictModel):
     irsa: bool = False
     """Create the cluster's IAM OIDC provider, for tools that only support IRSA (everything the platform installs uses EKS Pod Identity)."""
     logs: list[ControlPlaneLog] = list(REQUIRED_LOGS)
-    """Control-plane log types (must include api, audit, authenticator)."""
+    """Control-plane log types. Staging and prod must include api, audit and authenticator; dev may keep any of them (``[]``: none): without ``audit`` nobody can tell afterwards who changed what in the cluster."""
     addon_versions: dict[Literal["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"], str] = {}
     """Pin core add-on versions (``vpc-cni: v1.20.0-eksbuild.1``); unpinned ones get EKS's default."""
 
@@ -200,7 +217,14 @@ class ClusterConfig(StrictModel):
     @field_validator("logs")
     @classmethod
     def _logs(cls, v: list[ControlPlaneLog]) -> list[ControlPlaneLog]:
-        missing = [log for log in REQUIRED_LOGS if log not in v]
-        if missing:
-            raise ValueError(f"a list that includes {', '.join(REQUIRED_LOGS)} (missing {', '.join(missing)})")
         return list(dict.fromkeys(v))
+
+
+def check_logs(environment: str, logs: list[ControlPlaneLog]) -> None:
+    """Outside :data:`LOG_CHOICE_ENVIRONMENTS` the control plane logs at least
+    :data:`REQUIRED_LOGS` (the audit trail stays on in staging and prod)."""
+    missing = [log for log in REQUIRED_LOGS if log not in logs]
+    if missing and environment not in LOG_CHOICE_ENVIRONMENTS:
+        fail("cluster.logs", list(logs), f"a list that includes {', '.join(REQUIRED_LOGS)} in {environment} "
+                                         f"(missing {', '.join(missing)}; only {', '.join(LOG_CHOICE_ENVIRONMENTS)} "
+                                         "may choose its log types)")

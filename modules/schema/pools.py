@@ -18,6 +18,8 @@ AmiFamily = Literal["al2023", "bottlerocket"]
 #: Label keys the platform sets itself on every pool; config may not override them.
 RESERVED_LABEL_PREFIXES = ("gpufleet.io/", "nvidia.com/", "kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 MAX_TIMESLICE_REPLICAS = 48
+#: the fewest pods per system node a stack may set: a node's DaemonSets alone take about 6
+MIN_SYSTEM_PODS = 16
 #: EKS: "Nodes per managed node group", default quota 450
 #: (docs.aws.amazon.com/eks/latest/userguide/service-quotas.html).
 MAX_NODES_PER_NODE_GROUP = 450
@@ -105,8 +107,8 @@ def system_type_problem(it: catalog.InstanceType) -> str | None:
 def system_type_rule() -> str:
     rule = catalog.load("system_pool_types.json")
     return (f"an instance type for cluster add-ons: general purpose, compute or memory optimized or burstable "
-            f"(m5+, c5+, r5+, t3, t3a families; modules/data/system_pool_types.json) with {rule['min_vcpu']}-"
-            f"{rule['max_vcpu']} vCPUs and at least {rule['min_memory_mib'] // 1024} GiB")
+            f"(m5+, c5+, r5+, t3, t3a; Graviton m6g+, c6g+, r6g+, t4g; modules/data/system_pool_types.json) with "
+            f"{rule['min_vcpu']}-{rule['max_vcpu']} vCPUs and at least {rule['min_memory_mib'] // 1024} GiB")
 
 
 def _known_types(v: list[str], *, gpu: bool) -> list[str]:
@@ -120,8 +122,12 @@ def _known_types(v: list[str], *, gpu: bool) -> list[str]:
             fail(f"[{i}]", name, "an instance type with NVIDIA GPUs (g5, g6, g6e, p4d, p4de, p5, ...)")
         if not gpu and it.has_gpu:
             fail(f"[{i}]", name, "a CPU instance type for the system pool (GPU nodes belong in a GPU pool)")
-        if it.arch != "amd64":
-            fail(f"[{i}]", name, "an x86_64 instance type (the NVIDIA EKS AMIs used here are x86_64)")
+        if gpu and it.arch != "amd64":
+            fail(f"[{i}]", name, "an x86_64 GPU instance type (the NVIDIA EKS AMIs used here are x86_64)")
+        first = catalog.instance_type(v[0])
+        if it.arch != first.arch:
+            fail(f"[{i}]", name, f"an instance type of the pool's architecture ({first.arch}, as {v[0]}): one "
+                                 f"launch template and one EKS AMI type serve every type of a pool")
     # one launch template (one kubelet config) serves every type of a pool
     pods = [node_model.max_pods(catalog.instance_type(t)) for t in v]
     for i, name in enumerate(v[1:], start=1):
@@ -135,8 +141,10 @@ class SystemPool(StrictModel):
     """Small on-demand nodes for cluster add-ons (no taint, no GPU)."""
 
     instance_types: list[str] = Field(default=["m7i.large"], min_length=1)
-    """CPU instance types (spot needs at least two) from the add-on allowlist: m5+, c5+, r5+, t3, t3a families,
-    2-16 vCPUs, at least 4 GiB (``modules/data/system_pool_types.json``)."""
+    """CPU instance types (spot needs at least two), one architecture, from the add-on allowlist: m5+, c5+, r5+,
+    t3, t3a and Graviton (arm64) m6g+, c6g+, r6g+, t4g families, 2-16 vCPUs, at least 4 GiB
+    (``modules/data/system_pool_types.json``). Graviton nodes boot ``AL2023_ARM_64_STANDARD``; every image the
+    stack runs on them must have an arm64 variant (``modules/data/image_architectures.json``)."""
     capacity: Capacity = "on-demand"
     """``spot`` only where interruptions are acceptable (dev)."""
     min: PositiveInt = 2
@@ -145,6 +153,11 @@ class SystemPool(StrictModel):
     """Upper bound for the cluster-autoscaler (at most 450, EKS's nodes per managed node group)."""
     disk_gb: int = Field(default=50, ge=20, le=1000)
     """Encrypted gp3 root volume size (GiB)."""
+    max_pods: int | None = Field(default=None, ge=MIN_SYSTEM_PODS)
+    """Pods per system node (kubelet ``maxPods``), below what EKS sets with prefix delegation (110 under 30
+    vCPUs); the kubelet's memory reserve follows it (11 MiB per pod + 255 MiB), so fewer pod slots give the
+    add-ons memory back on small nodes. Default: the prefix-delegation figure. The add-ons must still fit
+    (checked against ``min`` nodes)."""
 
     @field_validator("instance_types")
     @classmethod
@@ -163,7 +176,17 @@ class SystemPool(StrictModel):
             fail("min", self.min, f"at most max ({self.max})")
         if self.capacity == "spot" and len(self.instance_types) < 2:
             fail("instance_types", self.instance_types, "at least two instance types for a spot pool")
+        if self.max_pods is not None:
+            most = min(node_model.max_pods(catalog.instance_type(t)) for t in self.instance_types)
+            if self.max_pods > most:
+                fail("max_pods", self.max_pods, f"an integer from {MIN_SYSTEM_PODS} to {most} (what EKS sets with "
+                                                f"prefix delegation on {self.instance_types[0]}; leave it unset for that)")
         return self
+
+    @property
+    def architecture(self) -> str:
+        """``amd64`` or ``arm64``: every type of the pool has the same (checked above)."""
+        return catalog.instance_type(self.instance_types[0]).arch
 
 
 class GpuPool(StrictModel):

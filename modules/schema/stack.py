@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import model_validator
 
 from .. import catalog
-from . import ceilings, cost, ml, storage, teams
+from . import ceilings, cost, ml, storage, system_fit, teams
 from .base import StrictModel, fail
 from .cost import CostConfig
-from .foundation import ClusterConfig, CostTags, Environment, NetworkConfig, SharedStack
+from .foundation import ClusterConfig, CostTags, Environment, NetworkConfig, SharedStack, check_logs
 from .ml import MlConfig
 from .pools import GpuPool, SystemPool
 from .storage import StorageConfig
@@ -77,6 +77,10 @@ class StackConfig(StrictModel):
                 fail("network.azs", self.network.azs, "at least 3 availability zones in prod")
             if self.cluster.endpoint.public:
                 fail("cluster.endpoint.public", True, "false in prod (private endpoint only; reach it through VPN or a bastion)")
+            if self.network.nat == "instance":
+                fail("network.nat", "instance", "single or per_az in prod: NAT gateways (a NAT instance is one "
+                                                "small instance without a standby, for non-prod stacks)")
+        check_logs(self.environment, self.cluster.logs)
         for i, pool in enumerate(self.pools.gpu):
             if pool.efa_az is not None and pool.efa_az not in self.network.azs:
                 fail(f"pools.gpu[{i}].efa_az", pool.efa_az, f"one of the stack's AZs: {', '.join(self.network.azs)}")
@@ -85,12 +89,12 @@ class StackConfig(StrictModel):
             if team.name in seen:
                 fail(f"teams[{i}].name", team.name, "a team name not used by another team")
             seen.add(team.name)
-        for section in (teams, storage, ml, cost, ceilings):
+        for section in (teams, storage, ml, cost, ceilings, system_fit):
             section.check(self)
         return self
 
     @property
-    def nat(self) -> Literal["single", "per_az"]:
+    def nat(self) -> Literal["single", "per_az", "instance"]:
         """NAT strategy: the configured one, else ``per_az`` in prod and ``single`` elsewhere."""
         return self.network.nat or ("per_az" if self.environment == "prod" else "single")
 

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from .. import sizing
 from ..pod_identity import PodIdentityRole, PodIdentitySpec
 from ..tags import Tagger
 
@@ -38,7 +39,11 @@ class CsiDriverSpec:
 EFS_DRIVER = CsiDriverSpec(
     addon="aws-efs-csi-driver",
     service_account="efs-csi-controller-sa",
-    configuration={"node": {"tolerations": [{"operator": "Exists"}]}},
+    # controller.resources applies to each of the controller's three containers (the node
+    # DaemonSet has no resources key in the add-on's schema): modules/sizing.py
+    configuration={"node": {"tolerations": [{"operator": "Exists"}]},
+                   "controller": {"resources": sizing.platform(
+                       "eks/aws-efs-csi-driver/Deployment/efs-csi-controller/efs-plugin").values()}},
 )
 EBS_DRIVER = CsiDriverSpec(
     addon="aws-ebs-csi-driver",

@@ -33,6 +33,7 @@ from typing import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .. import sizing
 from ..nodespec import POOL_LABEL
 
 IMAGE = "registry.k8s.io/sig-storage/local-volume-node-cleanup:v2.8.0"
@@ -127,8 +128,8 @@ class NodeCleanup(pulumi.ComponentResource):
                             liveness_probe=k8s.core.v1.ProbeArgs(
                                 http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"),
                                 initial_delay_seconds=10, period_seconds=60),
-                            resources=k8s.core.v1.ResourceRequirementsArgs(
-                                requests={"cpu": "10m", "memory": "32Mi"}, limits={"memory": "128Mi"}),
+                            resources=k8s.core.v1.ResourceRequirementsArgs(**sizing.platform(
+                                f"program/Deployment/{NAME}/node-cleanup-controller").values()),
                             security_context=k8s.core.v1.SecurityContextArgs(
                                 allow_privilege_escalation=False, read_only_root_filesystem=True,
                                 run_as_non_root=True,

@@ -24,6 +24,8 @@ ALLOWED_GPU_INSTANCE_TYPES = {
 }
 #: Environments that may run more than one NAT gateway.
 MULTI_NAT_ENVIRONMENTS = ["prod"]
+#: Environments that must use NAT gateways (no NAT instance).
+NAT_GATEWAY_ENVIRONMENTS = ["prod"]
 #: Environments whose training pools may run on-demand.
 ON_DEMAND_TRAINING_ENVIRONMENTS = ["prod"]
 #: Environments where inference pools must not use spot.

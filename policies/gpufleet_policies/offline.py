@@ -11,14 +11,22 @@ resource policy; stack policies get the whole list.
 Config has the ``--policy-pack-config`` file's shape: ``{"all": level, "<policy>": {...,
 "enforcementLevel": level}}``. As in direct CrossGuard calls, schema defaults are not
 applied: every rule falls back to :mod:`gpufleet_policies.defaults` itself.
+
+Suppressions: ``"suppress": {"<policy>": "<reason>"}`` in the same file. A suppressed rule
+still runs; what it finds is reported as *skipped*, with the reason, never dropped
+silently (:func:`evaluate`). Pulumi passes the key through untouched (it is no policy's
+config), so one file serves both paths; ``gpufleet policy --write-config`` writes a
+suppressed rule as ``advisory``, so ``pulumi preview`` still prints its findings without
+blocking on them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import inspect
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from pulumi_policy import (EnforcementLevel, Policy, PolicyCustomTimeouts, PolicyProviderResource, PolicyResource,
                            PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy,
@@ -26,6 +34,10 @@ from pulumi_policy import (EnforcementLevel, Policy, PolicyCustomTimeouts, Polic
 from pulumi_policy.proxy import UnknownValueError
 
 from . import PACK_NAME, POLICIES
+
+
+#: The config key of the suppressions: ``{"<policy>": "<reason>"}``.
+SUPPRESS = "suppress"
 
 
 @dataclass(frozen=True)
@@ -36,9 +48,79 @@ class Violation:
     resource: str | None
     message: str
     name: str | None = None
+    #: the reason the stack's config gives for suppressing the rule (None: not suppressed)
+    suppressed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"policy": self.policy, "level": self.level, "resource": self.resource, "message": self.message}
+        doc = {"policy": self.policy, "level": self.level, "resource": self.resource, "message": self.message}
+        if self.suppressed is not None:
+            doc["suppressed"] = self.suppressed
+        return doc
+
+
+class SuppressionError(ValueError):
+    """A ``suppress`` section that is not ``{"<policy of the pack>": "<non-empty reason>"}``."""
+
+    def __init__(self, key_path: str, given: Any, expected: str) -> None:
+        self.key_path, self.given, self.expected = key_path, given, expected
+        super().__init__(f"{key_path}: got {given!r}; expected {expected}")
+
+
+def suppressions(config: Mapping[str, Any], policies: Sequence[Policy] = POLICIES) -> dict[str, str]:
+    """The config's suppressions, checked: each names a policy of the pack and gives a reason."""
+    raw = config.get(SUPPRESS)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise SuppressionError(SUPPRESS, raw, 'an object {"<policy>": "<why it does not apply to this stack>"}')
+    names = [p.name for p in policies]
+    out: dict[str, str] = {}
+    for name, reason in raw.items():
+        if name not in names:
+            near = difflib.get_close_matches(str(name), names, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise SuppressionError(SUPPRESS, name, f"the name of a policy of the pack{hint}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise SuppressionError(f"{SUPPRESS}.{name}", reason,
+                                   "a reason: a non-empty string saying why the rule does not apply to this stack")
+        out[name] = " ".join(reason.split())
+    return out
+
+
+Status = Literal["passed", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One policy's outcome: ``failed`` when it reports a violation that is not suppressed,
+    ``skipped`` when disabled or suppressed (``reason`` says which), else ``passed``."""
+
+    policy: str
+    level: str
+    status: Status
+    #: every violation found, suppressed ones marked (a disabled rule finds none: it does not run)
+    violations: tuple[Violation, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rules: tuple[RuleResult, ...]
+
+    @property
+    def violations(self) -> list[Violation]:
+        """The violations in force (not suppressed), in pack order."""
+        return [v for r in self.rules for v in r.violations if v.suppressed is None]
+
+    @property
+    def suppressed(self) -> list[Violation]:
+        return [v for r in self.rules for v in r.violations if v.suppressed is not None]
+
+    def counts(self) -> dict[str, int]:
+        out = {"rules": len(self.rules), "passed": 0, "failed": 0, "skipped": 0}
+        for r in self.rules:
+            out[r.status] += 1
+        return out
 
 
 def level_of(policy: Policy, config: Mapping[str, Any]) -> str:
@@ -98,25 +180,30 @@ async def _await(result: Any) -> None:
     await result
 
 
-def run(records: Iterable[Any], config: Mapping[str, Any] | None = None,
-        policies: Sequence[Policy] = POLICIES) -> list[Violation]:
-    """Every violation the pack reports on ``records``, in pack order."""
+def evaluate(records: Iterable[Any], config: Mapping[str, Any] | None = None,
+             policies: Sequence[Policy] = POLICIES) -> Evaluation:
+    """Every policy's outcome on ``records``, in pack order (suppressions applied, see the
+    module doc). A bad ``suppress`` section raises :class:`SuppressionError`."""
     config = config or {}
+    suppressed = suppressions(config, [*POLICIES, *policies])  # a rule of the pack, even when not run here
     records = list(records)
     resources = policy_resources(records)
     by_urn = {r.urn: r for r in resources}
-    violations: list[Violation] = []
+    results: list[RuleResult] = []
     for policy in policies:
         level = level_of(policy, config)
         if level == EnforcementLevel.DISABLED.value:
+            results.append(RuleResult(policy.name, level, "skipped", reason="enforcementLevel disabled in the policy config"))
             continue
         cfg = policy_config(policy, config)
+        found: list[Violation] = []
 
-        def reporter(default_urn: str | None):
+        def reporter(default_urn: str | None, found: list[Violation] = found, policy: Policy = policy,
+                     level: str = level):
             def report(message: str, urn: str | None = None) -> None:
                 target = urn or default_urn
                 name = by_urn[target].name if target in by_urn else None
-                violations.append(Violation(policy.name, level, target, message, name))
+                found.append(Violation(policy.name, level, target, message, name))
             return report
 
         if isinstance(policy, ResourceValidationPolicy):
@@ -128,7 +215,21 @@ def run(records: Iterable[Any], config: Mapping[str, Any] | None = None,
                 _call(policy.validate, args, reporter(res.urn))
         elif isinstance(policy, StackValidationPolicy):
             _call(policy.validate, StackValidationArgs(resources, cfg), reporter(None))
-    return violations
+        reason = suppressed.get(policy.name)
+        if reason is not None:
+            results.append(RuleResult(policy.name, level, "skipped", tuple(replace(v, suppressed=reason) for v in found),
+                                      f"suppressed in the stack's policy config: {reason}"))
+        else:
+            results.append(RuleResult(policy.name, level, "failed" if found else "passed", tuple(found)))
+    return Evaluation(tuple(results))
 
 
-__all__ = ["PACK_NAME", "Violation", "run", "policy_resources", "level_of"]
+def run(records: Iterable[Any], config: Mapping[str, Any] | None = None,
+        policies: Sequence[Policy] = POLICIES) -> list[Violation]:
+    """Every violation in force on ``records`` (suppressed ones left out: :func:`evaluate`
+    reports them as skipped), in pack order."""
+    return evaluate(records, config, policies).violations
+
+
+__all__ = ["PACK_NAME", "Evaluation", "RuleResult", "SuppressionError", "Violation", "evaluate", "level_of",
+           "policy_resources", "run", "suppressions"]
