@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: the checks, in the order they run and are shown
 
-from .check import CHECKS, DESCRIPTIONS, FAIL, LEVELS, PASS, SKIP, SRCROOT, WARN, Outcome, StackResult, exit_code  # noqa: F401
+from .check import (CHECKS, DESCRIPTIONS, FAIL, LEVELS, PASS, SKIP, SRCROOT, WARN, Outcome,  # noqa: F401
+                    StackResult, exit_code)
 
 
 _MARK = {PASS: "ok", WARN: "warn", FAIL: "FAIL", SKIP: "-"}
