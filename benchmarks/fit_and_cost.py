@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from modules import config as stack_config  # noqa: E402
-from modules.cost.model import estimate  # noqa: E402
-from modules.fit import system_fit  # noqa: E402
+from gpufleet.modules import config as stack_config  # noqa: E402
+from gpufleet.modules.cost.model import estimate  # noqa: E402
+from gpufleet.modules.fit import system_fit  # noqa: E402
 
 STACKS = ("dev", "staging", "prod")
 

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gpufleet.replicate import replicate
-from modules import catalog
-from modules import config as stack_config
+from gpufleet.modules import catalog
+from gpufleet.modules import config as stack_config
 
 SOURCES = ("dev", "staging", "prod")
 TARGET_S, TARGET_STACKS = 30.0, 50

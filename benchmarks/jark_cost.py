@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from modules.cost.basis import Charge  # noqa: E402
-from modules.cost.model import CostEstimate, estimate, item  # noqa: E402
+from gpufleet.modules.cost.basis import Charge  # noqa: E402
+from gpufleet.modules.cost.model import CostEstimate, estimate, item  # noqa: E402
 
 JARK_PROMETHEUS_VOLUMES_GIB = (50, 50)
 
@@ -48,13 +48,13 @@ def jark_raw() -> dict:
 
 
 def jark_estimate() -> CostEstimate:
-    from modules import config
+    from gpufleet.modules import config
 
     cfg = config.validate(jark_raw(), "benchmarks/jark_cost.py (JARK-equivalent)")
     est = estimate(cfg)
     # JARK's observability is kube-prometheus-stack: two 50 GiB Prometheus volumes instead
     # of the cost tool's volumes.
-    from modules.cost.pricing import bundled
+    from gpufleet.modules.cost.pricing import bundled
 
     gp3 = bundled().unit_price("ebs_gp3_gb_month")
     items = [i for i in est.items if i.category != "observability"]

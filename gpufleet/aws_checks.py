@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from modules import catalog
-from modules.schema.stack import StackConfig
+from gpufleet.modules import catalog
+from gpufleet.modules.schema.stack import StackConfig
 
 Level = Literal["ok", "warn", "fail"]
 

@@ -45,8 +45,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from modules.catalog import DATA_DIR
-from modules.k8s_schema import has_crd_schema, validate_custom_resource
+from gpufleet.modules.catalog import DATA_DIR
+from gpufleet.modules.k8s_schema import has_crd_schema, validate_custom_resource
 
 from .engine import UNKNOWN
 

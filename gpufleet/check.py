@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modules import config as stack_config
+from gpufleet.modules import config as stack_config
 
 from . import exit_codes
 
@@ -388,9 +388,9 @@ def _will_it_run(plan: Any, file: str, line_of) -> tuple[str, str, list[Finding]
 def _fit_module():
     """:mod:`modules.fit`, or None where the install does not have it."""
     try:
-        return importlib.import_module("modules.fit")
+        return importlib.import_module("gpufleet.modules.fit")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("modules.fit", "modules"):
+        if exc.name not in ("gpufleet.modules.fit", "gpufleet.modules"):
             raise
         return None
 

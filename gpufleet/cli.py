@@ -25,7 +25,7 @@ import sys
 import traceback
 from typing import Sequence
 
-from modules.config import ConfigError
+from gpufleet.modules.config import ConfigError
 
 from . import commands, exit_codes
 from .project import stack_names

@@ -99,7 +99,7 @@ class DiffInputError(BadInputError):
 def load(spec: str) -> dict[str, Any]:
     """A plan document from a plan JSON file, a stack file or a stack name. A file that
     cannot be read (missing, a directory, too large, not UTF-8, invalid JSON) is a ConfigError."""
-    from modules import config as stack_config
+    from gpufleet.modules import config as stack_config
 
     path = Path(spec)
     is_yaml = spec.endswith((".yaml", ".yml"))
@@ -113,7 +113,7 @@ def load(spec: str) -> dict[str, Any]:
 def render(stack_or_path: str) -> dict[str, Any]:
     """Render a stack (name or file) under the mock engine, without the plan's reports
     (cost, policy): the guard compares resources only. A bad stack raises ConfigError."""
-    from modules import config as stack_config
+    from gpufleet.modules import config as stack_config
 
     from . import plan as planner
 
@@ -128,7 +128,7 @@ def render(stack_or_path: str) -> dict[str, Any]:
 def check(doc: Any, source: str) -> None:
     """Refuse anything that is not the shape ``gpufleet plan --json`` prints (one line:
     file, key, value, what a plan has there)."""
-    from modules.config import ConfigError
+    from gpufleet.modules.config import ConfigError
 
     if not isinstance(doc, dict) or not isinstance(doc.get("resources"), list):
         where, given = ("resources", doc.get("resources")) if isinstance(doc, dict) and "resources" in doc else ("(file)", doc)

@@ -276,7 +276,7 @@ def install(project: str, stack: str, config: dict[str, Any], region: str) -> Re
     keys the program reads (``gpufleet:*``, ``aws:region``), as Pulumi passes them (strings).
     Other namespaces are not serialised (the program never reads them; a stack file's are
     checked by ``modules.config.validate``)."""
-    from modules.config import program_config
+    from gpufleet.modules.config import program_config
 
     pulumi.runtime.set_all_config(program_config(config), [])
     mocks = RecordingMocks(region)

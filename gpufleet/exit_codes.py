@@ -36,7 +36,7 @@ class ExternalServiceError(Exception):
 
 def classify(exc: BaseException) -> int:
     """The exit code an exception that reached the top of a command ends it with."""
-    from modules.config import ConfigError
+    from gpufleet.modules.config import ConfigError
 
     if isinstance(exc, ExternalServiceError):
         return EXTERNAL

@@ -32,7 +32,7 @@ from typing import Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from modules import config as stack_config
+from gpufleet.modules import config as stack_config
 
 from .project import Project, coerce
 from .replicate import BadInput
@@ -213,7 +213,7 @@ def violation_count(data: Any) -> int:
 def _warm() -> None:
     """Worker start: import the program once so the first render isn't charged for it."""
     import gpufleet.plan  # noqa: F401
-    import modules.platform  # noqa: F401
+    import gpufleet.modules.platform  # noqa: F401
 
 
 def plan_fleet(fleet: Fleet, jobs: int | None = None, progress: Progress | None = None) -> list[Summary]:

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import pulumi
 
-from modules import config as stack_config
-from modules import physical_names
-from modules.outputs import StackOutputs
-from modules.schema.stack import StackConfig
+from gpufleet.modules import config as stack_config
+from gpufleet.modules import physical_names
+from gpufleet.modules.outputs import StackOutputs
+from gpufleet.modules.schema.stack import StackConfig
 
 from . import engine
 from .project import PACKAGE_ROOT, Project, coerce  # noqa: F401 - PACKAGE_ROOT: gpufleet's own files, never the user's
@@ -150,7 +150,7 @@ def add_reports(plan: Plan) -> Plan:
 
 
 def run_program(cfg: StackConfig, raw: dict[str, Any], stack: str, shown: str) -> Plan:
-    from modules.platform import build
+    from gpufleet.modules.platform import build
 
     physical_names.check_stack(stack, cfg.region, shown, cfg)  # before any resource (issue #11)
     monitor = engine.install(stack_config.PROJECT, stack, raw, cfg.region)

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modules import config as stack_config
-from modules.platform import cluster_name
-from modules.schema.stack import StackConfig
+from gpufleet.modules import config as stack_config
+from gpufleet.modules.platform import cluster_name
+from gpufleet.modules.schema.stack import StackConfig
 
 from . import aws_checks
 from .exit_codes import ExternalServiceError

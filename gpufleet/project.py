@@ -29,8 +29,11 @@ PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml")
 #: Where gpufleet's own files are (the policy pack's code, the shipped stack templates):
 #: never where a command reads or writes the user's files.
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-#: The shipped stack of each environment, the template ``gpufleet init`` starts from.
-TEMPLATES_DIR = PACKAGE_ROOT / "stacks"
+#: The shipped stack of each environment, the template ``gpufleet init`` starts from: the
+#: package's ``templates/`` when installed from a wheel (pyproject.toml maps ``stacks/`` there),
+#: the source tree's ``stacks/`` in a checkout (or an editable install).
+TEMPLATES_DIR = next((d for d in (Path(__file__).resolve().parent / "templates", PACKAGE_ROOT / "stacks")
+                      if (d / "Pulumi.dev.yaml").is_file()), PACKAGE_ROOT / "stacks")
 FLEET_FILE = "fleet.yaml"
 POLICY_CONFIG_DIR = Path("policies") / "config"
 
@@ -62,7 +65,7 @@ class Project:
     def load(cls, file: Path) -> Project:
         """The project whose ``Pulumi.yaml`` is ``file``; a ConfigError (exit 2) naming the
         file when it is not a valid project file."""
-        from modules import config as stack_config
+        from gpufleet.modules import config as stack_config
 
         file = Path(file).absolute()
         doc = stack_config.read_yaml_file(file, "Pulumi project file", shown=str(file))

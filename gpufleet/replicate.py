@@ -35,12 +35,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import ScalarString
 
-from modules import catalog
-from modules import config as stack_config
-from modules import physical_names
-from modules.platform import cluster_name
-from modules.schema.foundation import NetworkConfig
-from modules.schema.stack import StackConfig
+from gpufleet.modules import catalog
+from gpufleet.modules import config as stack_config
+from gpufleet.modules import physical_names
+from gpufleet.modules.platform import cluster_name
+from gpufleet.modules.schema.foundation import NetworkConfig
+from gpufleet.modules.schema.stack import StackConfig
 
 from . import aws_checks
 from .exit_codes import BadInputError

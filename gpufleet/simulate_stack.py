@@ -12,8 +12,8 @@ from typing import Sequence
 
 import yaml
 
-from modules import config as stack_config
-from modules.simulate.platform import Assumptions, Platform, build
+from gpufleet.modules import config as stack_config
+from gpufleet.modules.simulate.platform import Assumptions, Platform, build
 
 from . import config_set
 from . import plan as planner
@@ -27,7 +27,7 @@ def label(stack_or_path: str, edits: Sequence[str] = ()) -> str:
 
 def from_plan(plan: planner.Plan, assumptions: Assumptions | None = None, name: str | None = None) -> Platform:
     """The platform of a rendered plan."""
-    from modules.cost.pricing import bundled
+    from gpufleet.modules.cost.pricing import bundled
 
     from .reports.cost import plan_estimate
 

@@ -18,10 +18,10 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from modules import workload_rules as rules
-from modules.k8s_schema import manifest
-from modules.node_model import pool_shape
-from modules.nodespec import EKS_TAINT_EFFECT, gpu_spec
+from gpufleet.modules import workload_rules as rules
+from gpufleet.modules.k8s_schema import manifest
+from gpufleet.modules.node_model import pool_shape
+from gpufleet.modules.nodespec import EKS_TAINT_EFFECT, gpu_spec
 
 from .plan import Plan
 

@@ -20,8 +20,6 @@ import yaml
 
 from .config_errors import ConfigError, _Shown, _one_line
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
 #: What a user file may make the tool do.
 MAX_YAML_BYTES = 1 << 20       # a stack or fleet file (the shipped ones are about 4 KB)
 MAX_JSON_BYTES = 4 << 20       # a plan from `gpufleet plan --json` (prod's is about 350 KB)
@@ -35,10 +33,11 @@ MAX_VALUES = 10_000
 # ---------------------------------------------------------------- reading user files
 
 def shown_path(path: Path | str) -> str:
-    """How messages name a file the tool found itself: relative to the project when inside
-    it (``stacks/Pulumi.dev.yaml``), else the path as it was found."""
+    """How messages name a file the tool found itself: relative to the current directory when
+    inside it (``stacks/Pulumi.dev.yaml`` from the project's root), else the path as it was
+    found (never relative to where gpufleet is installed)."""
     try:
-        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError, RuntimeError):
         return str(path)
 

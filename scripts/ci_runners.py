@@ -95,7 +95,7 @@ def environments(stacks: list[str]) -> tuple[dict[str, list[str]], list[str]]:
     """({"prod": [...], "nonprod": [...]}, stacks whose name says no environment), by the
     rule the config and the policy pack apply (``modules.environments.environment_of``)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from modules.environments import environment_of
+    from gpufleet.modules.environments import environment_of
 
     out: dict[str, list[str]] = {"prod": [], "nonprod": []}
     unknown = []

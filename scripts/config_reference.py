@@ -17,8 +17,8 @@ from pydantic_core import PydanticUndefined
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from modules.config import NS, REGION_KEY  # noqa: E402
-from modules.schema.stack import StackConfig  # noqa: E402
+from gpufleet.modules.config import NS, REGION_KEY  # noqa: E402
+from gpufleet.modules.schema.stack import StackConfig  # noqa: E402
 
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 

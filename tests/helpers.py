@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from gpufleet import plan as planner
-from modules import config as stack_config
+from gpufleet.modules import config as stack_config
 
 #: the repository (code, examples, workflows, README): never its stack files or policy configs
 ROOT = Path(__file__).resolve().parents[1]

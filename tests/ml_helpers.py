@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modules.k8s_schema import crd_schema, has_crd_schema, manifest
+from gpufleet.modules.k8s_schema import crd_schema, has_crd_schema, manifest
 
 HELM = "kubernetes:helm.sh/v3:Release"
 

@@ -21,7 +21,7 @@ from pulumi_policy import (
 from gpufleet.reports.policy import load_pack
 
 pack = load_pack()
-from gpufleet_policies import offline  # noqa: E402  (importable once load_pack put policies/ on the path)
+from gpufleet.policies import offline  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "policies"
 NG = "aws:eks/nodeGroup:NodeGroup"

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from gpufleet import simulate_stack
-from modules.simulate import engine, report
-from modules.simulate.platform import Assumptions, Platform
-from modules.simulate.trace import Trace, from_rows
+from gpufleet.modules.simulate import engine, report
+from gpufleet.modules.simulate.platform import Assumptions, Platform
+from gpufleet.modules.simulate.trace import Trace, from_rows
 
 from .conftest import shipped_plan
 from .helpers import apply_edits, render

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modules import catalog
+from gpufleet.modules import catalog
 
 
 @pytest.mark.parametrize("name", ["instance_types.json", "prices-us-east-1.json", "mig_configs.json",

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from modules.cel_env import crd_rule_problems, crd_rules, free_references, policy_problems
-from modules.k8s_schema import REFERENCE, has_crd_schema
-from modules.ml import admission
+from gpufleet.modules.cel_env import crd_rule_problems, crd_rules, free_references, policy_problems
+from gpufleet.modules.k8s_schema import REFERENCE, has_crd_schema
+from gpufleet.modules.ml import admission
 
 from .ml_helpers import by_name, cel_eval, evaluate_policy, manifests, plain
 

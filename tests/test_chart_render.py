@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from gpufleet import chart_render as cr
 from gpufleet import plan as planner
 from gpufleet.engine import UNKNOWN
-from modules.charts import CHARTS
-from modules.k8s_schema import manifest, validate_custom_resource
+from gpufleet.modules.charts import CHARTS
+from gpufleet.modules.k8s_schema import manifest, validate_custom_resource
 
 from .conftest import shipped_plan
 from .helpers import ROOT, STACKS
@@ -121,7 +121,7 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResou
 def test_no_object_is_owned_twice(rendered):
     """Two releases, or a release and the program, creating the same object: the second
     install fails (Helm refuses an object another owner manages)."""
-    from modules.k8s_schema import REFERENCE, manifest
+    from gpufleet.modules.k8s_schema import REFERENCE, manifest
 
     cluster_kinds = set(CLUSTER_SCOPED)
     cluster_kinds |= {d["kind"] for d in map(json.loads, map(Path.read_text, (REFERENCE / "crds").glob("*/*.json")))
@@ -193,7 +193,7 @@ def test_kueue_manager_config_enables_the_platforms_integrations_and_waits_for_p
                else {"kubeflow.org/pytorchjob"})
     assert wanted <= set(config["integrations"]["frameworks"])
     # Kueue waits longer than the slowest pool at zero needs to bring a pod up (issue #10 finding 5)
-    from modules import workload_rules
+    from gpufleet.modules import workload_rules
 
     timeout = int(config["waitForPodsReady"]["timeout"].removesuffix("m"))
     assert all(timeout > workload_rules.ready_minutes(p) for p in rendered.plan.config.pools.gpu)
@@ -282,7 +282,7 @@ def test_cluster_serving_runtimes_exist_when_kserve_is_on(rendered):
 
 
 def _quantity(resource: str, q) -> int:
-    from modules.ml.quotas import parse_cpu_millis, parse_memory_mib
+    from gpufleet.modules.ml.quotas import parse_cpu_millis, parse_memory_mib
 
     return parse_cpu_millis(q) if resource == "cpu" else parse_memory_mib(q) if resource == "memory" else int(q)
 
@@ -312,8 +312,8 @@ def test_inference_services_are_valid_pods_that_fit_the_serving_pool(rendered):
     must still be valid pods (no request above its limit; KServe's default CPU limit of 1 made
     the example's 2-CPU request one), and a default-sized predictor must fit once per GPU unit
     (MIG slice, time-slice, GPU) of a serving node."""
-    from modules.ml.quotas import node_capacity
-    from modules.schema.ml import serving_pool
+    from gpufleet.modules.ml.quotas import node_capacity
+    from gpufleet.modules.schema.ml import serving_pool
 
     cfg = rendered.plan.config
     if not cfg.ml.kserve:
@@ -412,7 +412,7 @@ def service_account_can(objects: list[dict], account: tuple[str, str], verb: str
 def test_cluster_autoscaler_can_read_its_priority_configmap(rendered):
     """The priority expander lists and watches ConfigMaps in its namespace and reads its own:
     the chart's RBAC grants it (the program declares no Role of its own for it)."""
-    from modules.ml.autoscaler import NAMESPACE, PRIORITY_CONFIGMAP
+    from gpufleet.modules.ml.autoscaler import NAMESPACE, PRIORITY_CONFIGMAP
 
     rel = rendered.chart("cluster-autoscaler")
     assert "--expander=priority" in rel.values["customArgs"]

@@ -145,7 +145,7 @@ def test_a_system_pool_too_small_for_the_add_ons_is_exit_1(capsys, monkeypatch):
     model, so the stack still validates: this is the check's own verdict)."""
     import types
 
-    from modules import fit
+    from gpufleet.modules import fit
 
     one_node = types.SimpleNamespace(system_fit=lambda cfg: dataclasses.replace(fit.system_fit(cfg), nodes=1))
     monkeypatch.setattr(check, "_fit_module", lambda: one_node)

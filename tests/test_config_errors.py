@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from gpufleet import cli, engine
-from modules.config import ConfigError
+from gpufleet.modules.config import ConfigError
 
 from .helpers import DELETE, TEST_SOURCE, apply_edits, assert_one_line_error, stack_source, validate
 

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpufleet.reports import cost as fmt
-from modules import catalog
-from modules.cost.basis import FIGURES, charge_usd
-from modules.cost.logs import SECONDS_PER_MONTH, audit_gb_per_month, control_plane_logs
-from modules.cost.model import estimate
-from modules.cost.schedule_hours import firings, scheduled_hours_per_month
+from gpufleet.modules import catalog
+from gpufleet.modules.cost.basis import FIGURES, charge_usd
+from gpufleet.modules.cost.logs import SECONDS_PER_MONTH, audit_gb_per_month, control_plane_logs
+from gpufleet.modules.cost.model import estimate
+from gpufleet.modules.cost.schedule_hours import firings, scheduled_hours_per_month
 
 from .helpers import STACKS, edit, raw_config, validate
 

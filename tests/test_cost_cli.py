@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gpufleet import cli
-from modules import catalog
+from gpufleet.modules import catalog
 
 from .helpers import edit, raw_config, stack_source
 

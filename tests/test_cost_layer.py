@@ -7,13 +7,13 @@ import json
 import pytest
 import yaml
 
-from modules import k8s_schema
-from modules.charts import CHARTS
-from modules.cost import rules
-from modules.cost.budget import notification_plan
-from modules.cost.model import estimate, tool_volumes
-from modules.cost.tool import prometheus_resources
-from modules.helm_addon import check_values
+from gpufleet.modules import k8s_schema
+from gpufleet.modules.charts import CHARTS
+from gpufleet.modules.cost import rules
+from gpufleet.modules.cost.budget import notification_plan
+from gpufleet.modules.cost.model import estimate, tool_volumes
+from gpufleet.modules.cost.tool import prometheus_resources
+from gpufleet.modules.helm_addon import check_values
 
 from .helpers import edit, raw_config, render
 
@@ -48,7 +48,7 @@ def test_kubecost_prometheus_is_small_sized_for_the_system_pool_and_priced(any_s
 
 
 def test_prometheus_requests_fit_a_t3a_medium():
-    from modules.schema.pools import SystemPool
+    from gpufleet.modules.schema.pools import SystemPool
 
     res = prometheus_resources(SystemPool(instance_types=["t3a.medium", "t3.medium"], capacity="spot"))
     # 15 % of 3246Mi allocatable, 5 % of 1930m

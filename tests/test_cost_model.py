@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modules import catalog
-from modules.config import ConfigError
-from modules.cost.model import FIGURES, HOURS_PER_MONTH, estimate, pool_monthly, work_hours_per_month
-from modules.cost.pricing import bundled
-from modules.schema.cost import ScheduleConfig
+from gpufleet.modules import catalog
+from gpufleet.modules.config import ConfigError
+from gpufleet.modules.cost.model import FIGURES, HOURS_PER_MONTH, estimate, pool_monthly, work_hours_per_month
+from gpufleet.modules.cost.pricing import bundled
+from gpufleet.modules.schema.cost import ScheduleConfig
 
 from .helpers import STACKS, TEST_SOURCE, edit, raw_config, validate
 

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from modules import catalog
-from modules.cost.model import estimate, pool_monthly
-from modules.cost.pricing import (PriceError, bundled, first_tier_price, from_pricing_api, on_demand_price_from_product,
+from gpufleet.modules import catalog
+from gpufleet.modules.cost.model import estimate, pool_monthly
+from gpufleet.modules.cost.pricing import (PriceError, bundled, first_tier_price, from_pricing_api, on_demand_price_from_product,
                                   price_table, spot_history, stack_price_table, time_weighted_median, unit_queries,
                                   unit_query_filters, usagetype_matches)
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from gpufleet import chart_render as cr
-from modules.charts import CHARTS
-from modules.cost.tool import NAMESPACE
-from modules.k8s_schema import chart_defaults
+from gpufleet.modules.charts import CHARTS
+from gpufleet.modules.cost.tool import NAMESPACE
+from gpufleet.modules.k8s_schema import chart_defaults
 
 from .conftest import shipped_plan
 from .helpers import STACKS, edit, raw_config, render

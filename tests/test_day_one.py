@@ -12,7 +12,7 @@ import json
 import pytest
 import yaml
 
-from modules.nodespec import ACCELERATOR_LABEL, CA_TEMPLATE
+from gpufleet.modules.nodespec import ACCELERATOR_LABEL, CA_TEMPLATE
 
 from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error, render
 
@@ -99,7 +99,7 @@ def test_a_private_endpoint_needs_a_runner_inside_the_vpc():
 
 
 def test_runner_labels():
-    from modules.schema.foundation import CiRunner
+    from gpufleet.modules.schema.foundation import CiRunner
 
     assert CiRunner().runs_on() == ["ubuntu-latest"]
     assert CiRunner(kind="self-hosted", labels=["linux", "gpufleet-prod"]).runs_on() == [
@@ -134,7 +134,7 @@ def test_every_pool_reserves_memory_for_the_pods_it_runs(any_stack_plan):
 
 def test_max_pods_is_what_eks_derives_in_prefix_mode(any_stack_plan):
     """Unless the system pool sets fewer (``pools.system.max_pods``, dev: 40)."""
-    from modules import catalog
+    from gpufleet.modules import catalog
 
     for pool, cfg in pools(any_stack_plan):
         types = cfg.instance_types if cfg else any_stack_plan.config.pools.system.instance_types
@@ -159,7 +159,7 @@ def ready_node_gpu_resources(pool) -> dict[str, int]:
     """What the NVIDIA device plugin advertises on a ready node (independent of
     ``modules.node_model``): the mixed MIG strategy hides whole GPUs and advertises the
     slices; time-slicing multiplies GPUs by replicas."""
-    from modules import catalog
+    from gpufleet.modules import catalog
 
     gpus = catalog.instance_type(pool.instance_types[0]).gpu_count
     if pool.sharing == "mig":
@@ -171,7 +171,7 @@ def ready_node_gpu_resources(pool) -> dict[str, int]:
 
 
 def test_template_gpus_equal_what_the_ready_node_reports(any_stack_plan):
-    from modules.node_model import template_capacity
+    from gpufleet.modules.node_model import template_capacity
 
     for pool in any_stack_plan.config.pools.gpu:
         tags = template_tags(any_stack_plan, pool.name)
@@ -195,8 +195,8 @@ def test_efa_pools_preallocate_the_huge_pages_their_template_offers(any_stack_pl
 
 
 def test_every_pool_offers_ephemeral_storage_and_pods_to_the_template(any_stack_plan):
-    from modules import catalog
-    from modules.node_model import template_capacity
+    from gpufleet.modules import catalog
+    from gpufleet.modules.node_model import template_capacity
 
     for pool, cfg in pools(any_stack_plan):
         tags = template_tags(any_stack_plan, pool) if cfg else {}

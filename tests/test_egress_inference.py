@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from modules.ml.teams import ISVC_LABEL, ISVC_PORT
+from gpufleet.modules.ml.teams import ISVC_LABEL, ISVC_PORT
 
 from .ml_helpers import manifests
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modules.k8s_schema import has_crd_schema, validate_builtin, validate_custom_resource
-from modules.ml import quotas
-from modules.ml.kueue import EXCLUDED_RESOURCE_PREFIXES
-from modules.ml.serving import inference_pdb
-from modules.ml.training import TORCH_RUNTIME
+from gpufleet.modules.k8s_schema import has_crd_schema, validate_builtin, validate_custom_resource
+from gpufleet.modules.ml import quotas
+from gpufleet.modules.ml.kueue import EXCLUDED_RESOURCE_PREFIXES
+from gpufleet.modules.ml.serving import inference_pdb
+from gpufleet.modules.ml.training import TORCH_RUNTIME
 
 from .conftest import shipped_plan
 from .ml_helpers import by_name, cel_violations, manifests

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from modules import catalog, nodespec
-from modules.schema import cron, pools
-from modules.schema.cost import ScheduleConfig, iana_time_zones
-from modules.schema.pools import GpuPool, SystemPool, Taint
+from gpufleet.modules import catalog, nodespec
+from gpufleet.modules.schema import cron, pools
+from gpufleet.modules.schema.cost import ScheduleConfig, iana_time_zones
+from gpufleet.modules.schema.pools import GpuPool, SystemPool, Taint
 
 from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error, raw_config, render, validate
 

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpufleet import chart_render as cr
-from modules import catalog, fit, sizing
-from modules.k8s_quantity import parse_quantity
-from modules.nodespec import system_spec
+from gpufleet.modules import catalog, fit, sizing
+from gpufleet.modules.k8s_quantity import parse_quantity
+from gpufleet.modules.nodespec import system_spec
 
 from .conftest import shipped_plan
 from .helpers import DELETE, STACKS, TEST_SOURCE, apply_edits, assert_one_line_error, edit, raw_config, render, validate

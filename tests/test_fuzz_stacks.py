@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpufleet import cli
-from modules import config as stack_config
-from modules.environments import ceilings
-from modules.schema import ceilings as ceiling_checks
+from gpufleet.modules import config as stack_config
+from gpufleet.modules.environments import ceilings
+from gpufleet.modules.schema import ceilings as ceiling_checks
 
 from .helpers import raw_config
 

@@ -22,8 +22,8 @@ import pytest
 from gpufleet import cli, fleet
 from gpufleet import diff as guard
 from gpufleet.replicate import BadInput
-from modules import config as stack_config
-from modules.config import ConfigError
+from gpufleet.modules import config as stack_config
+from gpufleet.modules.config import ConfigError
 
 from .helpers import ROOT, TEST_SOURCE, apply_edits, stack_path, stack_source, validate
 

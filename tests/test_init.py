@@ -15,8 +15,8 @@ from gpufleet import cli
 from gpufleet import plan as planner
 from gpufleet.project import TEMPLATES_DIR, find
 from gpufleet.replicate import project_cidrs
-from modules import catalog
-from modules import config as stack_config
+from gpufleet.modules import catalog
+from gpufleet.modules import config as stack_config
 
 from .helpers import stack_source
 from .test_project import SOURCE_STACKS

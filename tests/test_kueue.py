@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import yaml
 
-from modules import catalog
-from modules.k8s_schema import validate_custom_resource
-from modules.ml import quotas
-from modules.ml.kueue import QUEUE_LABEL
-from modules.nodespec import ACCELERATOR_LABEL, CA_TEMPLATE, flavor_labels, gpu_labels
+from gpufleet.modules import catalog
+from gpufleet.modules.k8s_schema import validate_custom_resource
+from gpufleet.modules.ml import quotas
+from gpufleet.modules.ml.kueue import QUEUE_LABEL
+from gpufleet.modules.nodespec import ACCELERATOR_LABEL, CA_TEMPLATE, flavor_labels, gpu_labels
 
 from .helpers import raw_config, render
 from .ml_helpers import by_name, cel_rule_count, cel_violations, manifests, release
@@ -245,7 +245,7 @@ def test_kueue_config_enables_the_integrations_the_platform_uses(dev_plan):
 
 
 def test_kueue_config_uses_only_fields_of_the_charts_configuration():
-    from modules.k8s_schema import chart_defaults
+    from gpufleet.modules.k8s_schema import chart_defaults
 
     template = chart_defaults("kueue-0.19.2.json")["managerConfig"]["controllerManagerConfigYaml"]
     known = {line.lstrip("#").split(":")[0].strip() for line in template.splitlines() if ":" in line}
@@ -315,8 +315,8 @@ def test_borrow_only_team_gets_a_queue_with_zero_guarantee_and_the_cohort_keeps_
 
 
 def test_no_queue_objects_without_teams_or_shares():
-    from modules.ml import kueue as kq
-    from modules.schema.teams import Team
+    from gpufleet.modules.ml import kueue as kq
+    from gpufleet.modules.schema.teams import Team
 
     from .helpers import validate
 

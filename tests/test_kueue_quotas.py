@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modules.ml import quotas
-from modules.schema.ml import KueueConfig, MlConfig
-from modules.schema.pools import GpuPool
-from modules.schema.stack import PoolsConfig, StackConfig
-from modules.schema.teams import Team
+from gpufleet.modules.ml import quotas
+from gpufleet.modules.schema.ml import KueueConfig, MlConfig
+from gpufleet.modules.schema.pools import GpuPool
+from gpufleet.modules.schema.stack import PoolsConfig, StackConfig
+from gpufleet.modules.schema.teams import Team
 
 from .helpers import raw_config
 from .helpers import validate as validate_raw

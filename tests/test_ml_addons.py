@@ -8,13 +8,13 @@ import re
 
 import yaml
 
-from modules.charts import CHARTS
-from modules.helm_addon import check_values
-from modules.k8s_schema import has_crd_schema, manifest, validate_builtin
-from modules.ml.autoscaler import asg_name_pattern
-from modules.ml.gpu_operator import device_plugin_config
-from modules.ml.quotas import Capacity
-from modules.ml.serving import PredictorDefaults, predictor_defaults
+from gpufleet.modules.charts import CHARTS
+from gpufleet.modules.helm_addon import check_values
+from gpufleet.modules.k8s_schema import has_crd_schema, manifest, validate_builtin
+from gpufleet.modules.ml.autoscaler import asg_name_pattern
+from gpufleet.modules.ml.gpu_operator import device_plugin_config
+from gpufleet.modules.ml.quotas import Capacity
+from gpufleet.modules.ml.serving import PredictorDefaults, predictor_defaults
 
 from .ml_helpers import HELM, by_name, manifests, release
 
@@ -97,7 +97,7 @@ def test_efa_plugin_runs_on_the_efa_pools_only(prod_plan, dev_plan):
 
 
 def test_autoscaler_discovers_this_cluster_with_priority_expander_and_scale_down_delay(any_stack_plan):
-    from modules.schema.ml import scale_down_delay
+    from gpufleet.modules.schema.ml import scale_down_delay
 
     cfg = any_stack_plan.config
     values = release(any_stack_plan, "cluster-autoscaler").inputs["values"]
@@ -192,8 +192,8 @@ def test_predictor_defaults_fit_every_gpu_unit_of_a_serving_node_and_limit_at_th
 
 
 def test_kserve_predictor_defaults_come_from_the_serving_pool(any_stack_plan):
-    from modules.ml.quotas import node_capacity
-    from modules.schema.ml import serving_pool
+    from gpufleet.modules.ml.quotas import node_capacity
+    from gpufleet.modules.schema.ml import serving_pool
 
     cfg = any_stack_plan.config
     pool = serving_pool(cfg)
@@ -227,7 +227,7 @@ def test_ml_platform_output_names_releases_and_queues(any_stack_plan):
 def test_idle_gpu_pools_sit_at_zero_and_a_kueue_admitted_pod_matches_their_node_template(any_stack_plan):
     """Kueue injects a flavor's nodeLabels and tolerations into the pods it admits; the
     autoscaler scales a pool from zero when its node-template tags say a node would match."""
-    from modules.nodespec import CA_TEMPLATE
+    from gpufleet.modules.nodespec import CA_TEMPLATE
 
     from .test_nodepools import asg_tags
 

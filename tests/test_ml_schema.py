@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modules.schema.ml import scale_down_delay, serving_pool
+from gpufleet.modules.schema.ml import scale_down_delay, serving_pool
 
 from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error, edit, raw_config, validate
 

@@ -235,7 +235,7 @@ def test_every_queued_kind_is_covered_by_a_policy(dev_plan, kind):
 
 
 def test_storage_grant_service_accounts_exist_in_the_team_namespaces(any_stack_plan):
-    from modules.schema.storage import grants
+    from gpufleet.modules.schema.storage import grants
 
     accounts = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in manifests(any_stack_plan, "ServiceAccount")}
     associations = {(r.inputs["namespace"], r.inputs["serviceAccount"])

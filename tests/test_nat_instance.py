@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from modules import catalog
-from modules.cost.model import estimate
-from modules.nat_instance import AMI_PARAMETERS, ROOT_GB, user_data
+from gpufleet.modules import catalog
+from gpufleet.modules.cost.model import estimate
+from gpufleet.modules.nat_instance import AMI_PARAMETERS, ROOT_GB, user_data
 
 from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error, raw_config, render, validate
 from .policy_support import check_stack, record

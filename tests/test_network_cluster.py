@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from modules.tags import REQUIRED_TAG_KEYS
+from gpufleet.modules.tags import REQUIRED_TAG_KEYS
 
 from .conftest import shipped_plan
 

@@ -15,9 +15,9 @@ import base64
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modules import catalog, node_model
-from modules.nodespec import autoscaler_tags, gpu_spec, user_data
-from modules.schema.pools import GpuPool
+from gpufleet.modules import catalog, node_model
+from gpufleet.modules.nodespec import autoscaler_tags, gpu_spec, user_data
+from gpufleet.modules.schema.pools import GpuPool
 
 from .test_day_one import ready_node_gpu_resources
 

@@ -7,7 +7,7 @@ import json
 
 import yaml
 
-from modules.nodespec import CA_TEMPLATE
+from gpufleet.modules.nodespec import CA_TEMPLATE
 
 NG = "aws:eks/nodeGroup:NodeGroup"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -35,7 +35,7 @@ def test_system_pool_has_no_taint_and_standard_ami(dev_plan):
 
 
 def test_the_system_ami_type_follows_the_architecture(any_stack_plan):
-    from modules import catalog
+    from gpufleet.modules import catalog
 
     ng = any_stack_plan.get(NG, "pool-system-ng").inputs
     archs = {catalog.instance_type(t).arch for t in ng["instanceTypes"]}

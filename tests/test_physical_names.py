@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from gpufleet import replicate as rep
 from gpufleet.cli import main
-from modules import catalog
-from modules import physical_names as pn
-from modules.config import ConfigError
-from modules.storage import BUCKET_PURPOSES
+from gpufleet.modules import catalog
+from gpufleet.modules import physical_names as pn
+from gpufleet.modules.config import ConfigError
+from gpufleet.modules.storage import BUCKET_PURPOSES
 
 from .conftest import shipped_plan
 from .helpers import FIXTURE_STACKS, STACKS, TEST_SOURCE, apply_edits, render, stack_path, stack_source, validate

@@ -136,7 +136,7 @@ def test_the_policy_pack_still_reads_the_stack_from_the_urn(any_stack_plan):
     from gpufleet.reports.policy import load_pack
 
     load_pack()
-    from gpufleet_policies._props import urn_environment, urn_stack
+    from gpufleet.policies._props import urn_environment, urn_stack
 
     for r in any_stack_plan.resources:
         assert urn_stack(r.urn) == any_stack_plan.stack

@@ -14,7 +14,7 @@ import json
 from pulumi_policy import EnforcementLevel, PolicyProviderResource
 
 from gpufleet.reports.policy import PACK_DIR
-from modules.cost.pricing import bundled
+from gpufleet.modules.cost.pricing import bundled
 
 from .policy_support import check, check_stack, find, foundation, pack, record, with_env
 

@@ -14,13 +14,13 @@ import yaml
 
 from gpufleet import cli
 from gpufleet.reports.policy import load_pack, pack_config, violations
-from modules.cost.pricing import bundled
+from gpufleet.modules.cost.pricing import bundled
 
 from .conftest import shipped_plan
 from .helpers import FIXTURE_POLICY_CONFIG, STACKS, raw_config, render
 
 pack = load_pack()
-from gpufleet_policies import offline  # noqa: E402
+from gpufleet.policies import offline  # noqa: E402
 
 
 def test_shipped_stacks_have_no_mandatory_violation(any_stack_plan):
@@ -88,7 +88,7 @@ def test_ten_on_demand_p4d_nodes_in_dev_stop_at_the_config_guard(tmp_path, capsy
 
 def test_ten_on_demand_p4d_nodes_in_dev_fail_the_pack_on_their_own(monkeypatch, capsys):
     """The second guard alone: with the config guard switched off, the pack refuses the plan."""
-    from modules.schema import ceilings
+    from gpufleet.modules.schema import ceilings
 
     monkeypatch.setattr(ceilings, "check", lambda cfg: None)
     raw = ten_p4d_in_dev()

@@ -179,7 +179,7 @@ def test_offline_runner_levels_and_config():
 
 # ---- pure helpers ----
 
-from gpufleet_policies._props import quantity  # noqa: E402
+from gpufleet.policies._props import quantity  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st
 

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from gpufleet import aws_checks, cli
 from gpufleet.replicate import replicate
-from modules import config as stack_config
+from gpufleet.modules import config as stack_config
 
 from .helpers import FIXTURE_STACKS, raw_config, validate
 

@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 from gpufleet import engine
-from modules import config as stack_config
+from gpufleet.modules import config as stack_config
 
 from .helpers import ROOT, edit, raw_config, render, stack_source
 

@@ -18,7 +18,7 @@ import pytest
 
 from gpufleet import cli, project
 from gpufleet.replicate import dump_document, load_document
-from modules import config as stack_config
+from gpufleet.modules import config as stack_config
 
 from .helpers import FIXTURE_STACKS
 from .test_preflight import aws, no_credentials, quotas  # noqa: F401 (fixtures)
@@ -263,7 +263,7 @@ def test_a_team_the_explicit_grants_leave_out_is_a_warning(user_project, capsys)
 
 def test_storage_warnings_unit():
     from gpufleet.plan import storage_warnings
-    from modules.schema.stack import StackConfig
+    from gpufleet.modules.schema.stack import StackConfig
 
     raw = stack_config.read_stack_file(SOURCE_STACKS / "Pulumi.prod.yaml")
     cfg = stack_config.validate(raw, "prod")

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from modules import catalog
-from modules.config import ConfigError
-from modules.network import plan_subnets
-from modules.nodespec import autoscaler_tags, gpu_spec
-from modules.schema.foundation import CostTags
-from modules.schema.pools import MAX_TIMESLICE_REPLICAS, GpuPool
-from modules.tags import REQUIRED_TAG_KEYS, Tagger
+from gpufleet.modules import catalog
+from gpufleet.modules.config import ConfigError
+from gpufleet.modules.network import plan_subnets
+from gpufleet.modules.nodespec import autoscaler_tags, gpu_spec
+from gpufleet.modules.schema.foundation import CostTags
+from gpufleet.modules.schema.pools import MAX_TIMESLICE_REPLICAS, GpuPool
+from gpufleet.modules.tags import REQUIRED_TAG_KEYS, Tagger
 
 from .helpers import edit, raw_config, validate
 

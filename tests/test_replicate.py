@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpufleet import replicate as rep
-from modules import catalog
-from modules import config as stack_config
+from gpufleet.modules import catalog
+from gpufleet.modules import config as stack_config
 
 from .helpers import raw_config, render, stack_source, validate
 from .test_preflight import aws, no_credentials, quotas, run, stacks  # noqa: F401 (fixtures)

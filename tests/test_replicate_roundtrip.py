@@ -19,7 +19,7 @@ from gpufleet import cli
 from gpufleet import replicate as rep
 from gpufleet.project import find
 from gpufleet.reports.policy import pack_config
-from modules import config as stack_config
+from gpufleet.modules import config as stack_config
 
 from .helpers import stack_source
 from .test_project import SOURCE_STACKS

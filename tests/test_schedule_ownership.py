@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import pytest
 
-from modules.cost.schedules import scheduled_pool_names
+from gpufleet.modules.cost.schedules import scheduled_pool_names
 
 from .helpers import STACKS, apply_edits, render
 
@@ -101,7 +101,7 @@ def all_scheduled_plan():
     raw["gpufleet:storage"].pop("scratch", None)  # the default: local PVs on always-on pools only
     # prod's A100 pools cost more than staging's ceiling allows: this test is about who owns
     # the sizes, so it lifts the spend ceiling (tests/test_ceilings.py guards that)
-    from modules.schema import ceilings
+    from gpufleet.modules.schema import ceilings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ceilings, "check", lambda cfg: None)

@@ -23,12 +23,12 @@ import pytest
 import yaml
 
 from gpufleet import plan as planner
-from modules.k8s_quantity import parse_quantity
-from modules.k8s_schema import manifest, validate_builtin
-from modules.node_model import ephemeral_storage_gib
-from modules.nodespec import CA_TEMPLATE, POOL_LABEL, gpu_spec
-from modules.schema import storage as schema
-from modules.storage import node_cleanup
+from gpufleet.modules.k8s_quantity import parse_quantity
+from gpufleet.modules.k8s_schema import manifest, validate_builtin
+from gpufleet.modules.node_model import ephemeral_storage_gib
+from gpufleet.modules.nodespec import CA_TEMPLATE, POOL_LABEL, gpu_spec
+from gpufleet.modules.schema import storage as schema
+from gpufleet.modules.storage import node_cleanup
 
 from .conftest import shipped_plan
 from .helpers import (DELETE, STACKS, TEST_SOURCE, apply_edits, assert_one_line_error, raw_config, render,

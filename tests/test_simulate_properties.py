@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modules.simulate import calendar, report
-from modules.simulate.quota import backoff_seconds
-from modules.simulate.shapes import mig_profile
-from modules.simulate.trace import DONE
+from gpufleet.modules.simulate import calendar, report
+from gpufleet.modules.simulate.quota import backoff_seconds
+from gpufleet.modules.simulate.shapes import mig_profile
+from gpufleet.modules.simulate.trace import DONE
 
 from .simulate_support import HOUR, jobs, platform, run
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from modules.simulate import engine
-from modules.simulate.cluster import Node, PoolState
-from modules.simulate.shapes import mig_profile, pool_request
-from modules.simulate.trace import DEACTIVATED, DONE, NEVER
+from gpufleet.modules.simulate import engine
+from gpufleet.modules.simulate.cluster import Node, PoolState
+from gpufleet.modules.simulate.shapes import mig_profile, pool_request
+from gpufleet.modules.simulate.trace import DEACTIVATED, DONE, NEVER
 
 from .simulate_support import HOUR, by_name, jobs, platform, run, summary
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modules.simulate import alibaba, busy, report
-from modules.simulate.trace import TraceError, read_native
+from gpufleet.modules.simulate import alibaba, busy, report
+from gpufleet.modules.simulate.trace import TraceError, read_native
 
 from .simulate_support import ALIBABA, HOUR, TRACES, jobs, platform, run
 

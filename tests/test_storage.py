@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from modules.k8s_schema import manifest, validate_builtin
-from modules.storage.classes import DEFAULT_ANNOTATION
+from gpufleet.modules.k8s_schema import manifest, validate_builtin
+from gpufleet.modules.storage.classes import DEFAULT_ANNOTATION
 
 from .helpers import edit, raw_config, render, storage_classes
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modules import catalog
-from modules.config import ConfigError
-from modules.schema import storage as schema
-from modules.storage.efs import ia_transition
+from gpufleet.modules import catalog
+from gpufleet.modules.config import ConfigError
+from gpufleet.modules.schema import storage as schema
+from gpufleet.modules.storage.efs import ia_transition
 
 from .helpers import DELETE, TEST_SOURCE, apply_edits, assert_one_line_error, validate
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from modules.charts import CHARTS
-from modules.helm_addon import check_values
-from modules.k8s_schema import validate_builtin
-from modules.nodespec import POOL_LABEL
-from modules.schema import storage as schema
-from modules.storage import nvme
+from gpufleet.modules.charts import CHARTS
+from gpufleet.modules.helm_addon import check_values
+from gpufleet.modules.k8s_schema import validate_builtin
+from gpufleet.modules.nodespec import POOL_LABEL
+from gpufleet.modules.schema import storage as schema
+from gpufleet.modules.storage import nvme
 
 from .conftest import shipped_plan
 from .helpers import edit, raw_config, render, storage_classes

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modules.k8s_schema import (
+from gpufleet.modules.k8s_schema import (
     REFERENCE, crd_schema, has_crd_schema, manifest, pruned_fields, validate_against_schema,
     validate_custom_resource,
 )

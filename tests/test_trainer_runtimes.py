@@ -24,9 +24,9 @@ import pytest
 import yaml
 
 from gpufleet import chart_render as cr
-from modules.charts import CHARTS
-from modules.k8s_schema import has_crd_schema, manifest, validate_custom_resource
-from modules.ml import training
+from gpufleet.modules.charts import CHARTS
+from gpufleet.modules.k8s_schema import has_crd_schema, manifest, validate_custom_resource
+from gpufleet.modules.ml import training
 
 from .helpers import ROOT
 

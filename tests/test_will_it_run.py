@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gpufleet import will_it_run as wir
-from modules import workload_rules as rules
+from gpufleet.modules import workload_rules as rules
 
 from .conftest import shipped_plan
 

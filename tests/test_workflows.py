@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modules import config as stack_config
+from gpufleet.modules import config as stack_config
 
 from .conftest import shipped_plan
 from .helpers import FIXTURE_POLICY_CONFIG, FIXTURE_ROOT, STACK_FOLDER, STACKS, edit, raw_config, stack_source
@@ -436,7 +436,7 @@ def test_the_approval_gate_uses_the_stack_name_rule(stack, env):
     """CI's prod gate and the config/pack environment come from one function."""
     import importlib.util
 
-    from modules.environments import environment_of
+    from gpufleet.modules.environments import environment_of
 
     spec = importlib.util.spec_from_file_location("ci_runners", ROOT / "scripts" / "ci_runners.py")
     mod = importlib.util.module_from_spec(spec)
@@ -652,7 +652,7 @@ def test_the_runners_script_agrees_with_the_stack_schema(ci_runner):
     same labels (the script cannot import the project: the `changes` job does not install it)."""
     from pydantic import ValidationError
 
-    from modules.schema.foundation import CiRunner
+    from gpufleet.modules.schema.foundation import CiRunner
     script = _ci_runners_module()
     try:
         expected = CiRunner.model_validate(ci_runner).runs_on("77", "3")

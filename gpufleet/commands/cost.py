@@ -47,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _estimate(stack_or_path: str, args: argparse.Namespace, project=None):
-    from modules import config as stack_config
-    from modules.cost.pricing import stack_price_table
+    from gpufleet.modules import config as stack_config
+    from gpufleet.modules.cost.pricing import stack_price_table
 
     from .. import plan as planner
     from ..reports.cost import plan_estimate
@@ -61,7 +61,7 @@ def _estimate(stack_or_path: str, args: argparse.Namespace, project=None):
     if args.live_prices or args.spot_history:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from modules.cost.pricing import PriceError
+        from gpufleet.modules.cost.pricing import PriceError
 
         try:
             prices = stack_price_table(cfg, live=args.live_prices, use_spot_history=args.spot_history)

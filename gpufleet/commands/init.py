@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def environment(stack: str, requested: str | None) -> str:
     """The environment of a new stack: what its name says (``--env`` must agree)."""
-    from modules.environments import NAME_RULE, environment_of
+    from gpufleet.modules.environments import NAME_RULE, environment_of
 
     from ..replicate import BadInput
 
@@ -131,7 +131,7 @@ def _mark(node: Any, key: Any, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modules import config as stack_config
+    from gpufleet.modules import config as stack_config
 
     from .. import plan as planner
     from ..project import TEMPLATES_DIR, of

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 def _check_file(stack_or_path: str, project=None) -> None:
     """A stack path that exists but is not a regular file (a directory, a FIFO, a device) is
     one line naming it, before anything opens it."""
-    from modules import config as stack_config
+    from gpufleet.modules import config as stack_config
 
     from .. import plan as planner
 

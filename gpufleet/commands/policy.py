@@ -36,7 +36,7 @@ def config_text(stack_or_path: str, project=None) -> tuple[str, str]:
 
 
 def _config(stack_or_path: str, project=None):
-    from modules import config as stack_config
+    from gpufleet.modules import config as stack_config
 
     from .. import plan as planner
 

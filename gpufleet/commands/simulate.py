@@ -75,7 +75,7 @@ def _pairs(text: str, option: str) -> dict[str, str]:
 
 
 def _assumptions(args: argparse.Namespace):
-    from modules.simulate.platform import Assumptions
+    from gpufleet.modules.simulate.platform import Assumptions
 
     changes = {}
     if args.spot_rate is not None:
@@ -104,11 +104,11 @@ def _assumptions(args: argparse.Namespace):
 
 
 def _trace(args: argparse.Namespace, teams: list[str]):
-    from modules.simulate import alibaba
-    from modules.simulate.platform import defaults
-    from modules.simulate.trace import read_native
+    from gpufleet.modules.simulate import alibaba
+    from gpufleet.modules.simulate.platform import defaults
+    from gpufleet.modules.simulate.trace import read_native
 
-    from modules.config import check_file
+    from gpufleet.modules.config import check_file
 
     check_file(args.trace, "trace file (native CSV/JSONL or the Alibaba pod list)", limit=MAX_TRACE_BYTES)
     if args.time_scale <= 0:
@@ -131,7 +131,7 @@ def _trace(args: argparse.Namespace, teams: list[str]):
 
 
 def run(args: argparse.Namespace) -> int:
-    from modules.simulate.trace import TraceError
+    from gpufleet.modules.simulate.trace import TraceError
 
     try:
         return _run(args)
@@ -143,8 +143,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import json
 
-    from modules.simulate import render, report
-    from modules.simulate.engine import simulate
+    from gpufleet.modules.simulate import render, report
+    from gpufleet.modules.simulate.engine import simulate
 
     from .. import simulate_stack
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from modules.cost.basis import FIGURE_MEANINGS, FIGURES
-from modules.cost.model import CostEstimate, CostItem, estimate
+from gpufleet.modules.cost.basis import FIGURE_MEANINGS, FIGURES
+from gpufleet.modules.cost.model import CostEstimate, CostItem, estimate
 
 from ..plan import Report
 
 if TYPE_CHECKING:  # pragma: no cover
-    from modules.cost.pricing import PriceTable
+    from gpufleet.modules.cost.pricing import PriceTable
 
     from ..plan import Plan
 

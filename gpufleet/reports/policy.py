@@ -1,7 +1,7 @@
 """The ``policy`` section of a plan: the CrossGuard pack (``policies/``) applied offline.
 
 The pack's own policy functions run on the plan's recorded resources (same props as
-CrossGuard's ``args.props``) through :mod:`gpufleet_policies.offline`. Thresholds come from
+CrossGuard's ``args.props``) through :mod:`gpufleet.policies.offline`. Thresholds come from
 the stack file where it has them (environment, region, budget, always-on pools) and the
 pack's defaults otherwise: :func:`pack_config` builds the same file
 ``pulumi preview --policy-pack policies --policy-pack-config policies/config/<stack>.json``
@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from modules.schema.stack import StackConfig
+from gpufleet.modules.schema.stack import StackConfig
 
 from ..plan import Plan, Report
 from ..project import PACKAGE_ROOT, Project, coerce
 
-#: The pack's code ships with gpufleet (its own files, not the user's project).
+#: The pack's directory in gpufleet's source tree (``PulumiPolicy.yaml``, ``__main__.py``):
+#: what ``pulumi preview --policy-pack`` is given when the user's project has no pack of its own.
 PACK_DIR = PACKAGE_ROOT / "policies"
 
 
@@ -47,10 +47,9 @@ def __getattr__(name: str) -> Any:
 
 
 def load_pack():
-    """The ``gpufleet_policies`` package from ``policies/`` (the pack's own import name)."""
-    if str(PACK_DIR) not in sys.path:
-        sys.path.insert(0, str(PACK_DIR))
-    return importlib.import_module("gpufleet_policies")
+    """The pack's rules: ``gpufleet.policies`` (``policies/gpufleet_policies`` in the source
+    tree), the package ``policies/__main__.py`` builds the CrossGuard pack from."""
+    return importlib.import_module("gpufleet.policies")
 
 
 def stack_facts(cfg: StackConfig) -> dict[str, Any]:
@@ -158,7 +157,7 @@ def suppressions_of(stack: str, project: Project | Path | None = None) -> dict[s
     """``suppress`` of the stack's policy config (``policies/config/<stack>.json`` of the
     project; none when the project or the file is missing), checked by the pack's rules
     (a policy of the pack, a non-empty reason): a bad entry is a ConfigError naming the file."""
-    from modules import config as stack_config
+    from gpufleet.modules import config as stack_config
 
     from ..project import find_optional
 
@@ -173,7 +172,7 @@ def suppressions_of(stack: str, project: Project | Path | None = None) -> dict[s
     if not isinstance(doc, dict):
         raise stack_config.ConfigError(shown, "(file)", doc, "a --policy-pack-config object")
     load_pack()
-    offline = importlib.import_module("gpufleet_policies.offline")
+    offline = importlib.import_module("gpufleet.policies.offline")
     try:
         return offline.suppressions(doc)
     except offline.SuppressionError as exc:
@@ -195,10 +194,9 @@ def with_suppressions(config: dict[str, Any], suppressed: dict[str, str]) -> dic
 # ---------------------------------------------------------------- verdicts
 
 def evaluation(plan: Plan, config: dict[str, Any] | None = None):
-    """Every rule's outcome on the plan (``gpufleet_policies.offline.Evaluation``): the
+    """Every rule's outcome on the plan (``gpufleet.policies.offline.Evaluation``): the
     stack's pack config with its suppressions, unless ``config`` is given."""
-    load_pack()  # puts policies/ on sys.path
-    offline = importlib.import_module("gpufleet_policies.offline")
+    offline = importlib.import_module("gpufleet.policies.offline")
     if config is None:
         config = pack_config(plan.config, plan.stack)
     return offline.evaluate(plan.resources, config)

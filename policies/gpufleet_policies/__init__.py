@@ -2,7 +2,7 @@
 
 One module per domain, each with a ``POLICIES`` list; :data:`POLICIES` is the whole pack.
 ``policies/__main__.py`` serves it to ``pulumi preview --policy-pack policies``;
-:mod:`gpufleet_policies.offline` applies the very same policy objects to the offline plan
+:mod:`gpufleet.policies.offline` applies the very same policy objects to the offline plan
 (``gpufleet plan``).
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from modules import catalog
+from gpufleet.modules import catalog
 
 from ._props import (ASG_TAG, CA_TEMPLATE, NODE_GROUP, POOL_LABEL, PURPOSE_LABEL, ALWAYS_ON_LABEL, UNKNOWN,
                      get, known, number, plain, quantity, tags_of)

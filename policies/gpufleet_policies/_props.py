@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from pulumi_policy.proxy import UnknownValueError
 
-from modules.k8s_quantity import parse_quantity
+from gpufleet.modules.k8s_quantity import parse_quantity
 
 #: How the offline plan shows a value not known before deployment (``gpufleet.engine.UNKNOWN``).
 OFFLINE_UNKNOWN = "<computed>"
@@ -144,7 +144,7 @@ def urn_stack(urn: Any) -> str | None:
 def urn_environment(urn: Any) -> str | None:
     """The environment the stack's *name* says (``modules.environments``): a stack file or a
     pack config that claims another cannot change it."""
-    from modules.environments import environment_of
+    from gpufleet.modules.environments import environment_of
 
     stack = urn_stack(urn)
     return environment_of(stack) if stack else None

@@ -9,7 +9,7 @@ from typing import Any
 from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy)
 
-from modules import catalog
+from gpufleet.modules import catalog
 
 from ._props import CLUSTER, environment, get, known, plain
 
@@ -60,7 +60,7 @@ def endpoint_not_open(args: ResourceValidationArgs, report: ReportViolation) -> 
                f"keep it private (cluster.endpoint.public: false) or list the CIDRs that may reach it")
         return
     # an allowlist of halves (0.0.0.0/1 + 128.0.0.0/1) is the internet too: judge the breadth
-    from modules.environments import ceilings
+    from gpufleet.modules.environments import ceilings
 
     env = environment(args.get_config(), args.props, urn=args.urn) or "prod"
     c = ceilings(env)

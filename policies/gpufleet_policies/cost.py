@@ -22,7 +22,7 @@ MANDATORY = EnforcementLevel.MANDATORY
 def pool_max_monthly(facts: PoolFacts, discount: float) -> float:
     """The pool at max nodes for a whole month (730 h) at its dearest instance type, priced by
     the cost model from the node group's facts (bundled price table), spot at ``discount``."""
-    from modules.cost import model
+    from gpufleet.modules.cost import model
 
     return model.pool_monthly(facts.instance_types, "SPOT" if facts.spot else "ON_DEMAND", 0,
                               int(facts.max_size or 0), spot_discount=discount).max
@@ -37,7 +37,7 @@ def spend_limits(config: Mapping[str, Any], env: str | None) -> tuple[float, flo
     """(budget, ceiling, spot discount) the rule judges by: the environment's ceilings
     (``modules/data/environment_ceilings.json``), which a stack can only tighten: its budget
     counts when lower than the ceiling, its spot discount when more pessimistic."""
-    from modules.environments import ceilings
+    from gpufleet.modules.environments import ceilings
 
     c = ceilings(env or "prod")
     budget = config.get("budgetUsd")

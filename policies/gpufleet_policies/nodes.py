@@ -96,8 +96,8 @@ def system_pool_within_ceilings(args: ResourceValidationArgs, report: ReportViol
     pool = pool_facts(args.props, args.name)
     if pool.gpu:
         return
-    from modules import catalog
-    from modules.environments import ceilings
+    from gpufleet.modules import catalog
+    from gpufleet.modules.environments import ceilings
 
     env = environment(args.get_config(), args.props, urn=args.urn) or "prod"
     c = ceilings(env)

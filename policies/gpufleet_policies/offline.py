@@ -10,7 +10,7 @@ resource policy; stack policies get the whole list.
 
 Config has the ``--policy-pack-config`` file's shape: ``{"all": level, "<policy>": {...,
 "enforcementLevel": level}}``. As in direct CrossGuard calls, schema defaults are not
-applied: every rule falls back to :mod:`gpufleet_policies.defaults` itself.
+applied: every rule falls back to :mod:`gpufleet.policies.defaults` itself.
 
 Suppressions: ``"suppress": {"<policy>": "<reason>"}`` in the same file. A suppressed rule
 still runs; what it finds is reported as *skipped*, with the reason, never dropped
