@@ -1,10 +1,16 @@
 """The one place that reads stack configuration, and the one reader of user files.
 
 ``load()`` is what the Pulumi program calls: it reads the stack's ``gpufleet:*`` keys
-(and ``aws:region``) from Pulumi config, validates them against
-:class:`modules.schema.stack.StackConfig` and returns the typed model, once per stack.
-``from_file()`` does the same from a ``stacks/Pulumi.<stack>.yaml`` file, for the CLI,
-which must reject a bad stack before it declares any resource.
+(and ``aws:region``) from Pulumi config, validates them and returns the typed model, once
+per stack. ``from_file()`` does the same from a ``stacks/Pulumi.<stack>.yaml`` file, for the
+CLI, which must reject a bad stack before it declares any resource.
+
+Validation has two layers, and :func:`validate` is the one function that runs both (every
+path from a stack's dict to a :class:`StackConfig` goes through it): the field rules of
+:class:`modules.schema.stack.StackConfig` (parse and type), then the checks that need
+derived figures, :func:`modules.checks.run` (spend vs budget and ceilings, quotas vs
+capacity, timeouts vs provisioning, the system pool's fit). :func:`check` runs the second
+layer on a config built in Python.
 
 Every file the CLI reads from a user (stack files, the fleet file, plan JSON) goes through
 :func:`read_text_file` (bounded size, a regular file, UTF-8), then :func:`read_yaml_file`
@@ -25,8 +31,8 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
+from . import checks
 from .schema.stack import StackConfig
-
 
 from .config_errors import (NS, PROJECT, REGION_KEY, ConfigError, Shown, _MISSING, _error_path,  # noqa: F401
                             _one_line, _qualify, _Shown, _to_config_error, error_from_validation)
@@ -129,20 +135,50 @@ def validate(raw_config: Mapping[str, Any], source: str) -> StackConfig:
 
     Keys outside the namespaces Pulumi would give this program (``gpufleet:``, the AWS and
     Kubernetes providers' own keys, ``pulumi:``) are errors, and so are non-finite numbers;
-    then the model's rules. The first problem is reported, the others counted."""
+    then the model's field rules, then (on a config that types) the checks layer
+    (:mod:`modules.checks`). The first problem is reported, the others counted."""
     problems = _key_problems(raw_config, source) + _non_finite(raw_config, source)
     errors: list[Any] = []
+    failed: ConfigError | None = None
     try:
         config = StackConfig.model_validate(sections(raw_config))
     except ValidationError as exc:
         errors = exc.errors()
-    if not problems and not errors:
+    else:
+        failed = _failed_check(config, source)
+    if not problems and not errors and failed is None:
         return config
     reported = {p.key_path for p in problems}
     others = [e for e in errors if _qualify(_error_path(e)) not in reported]
-    first = problems[0] if problems else _to_config_error(others[0], source, 0)
-    first.more = len(problems) + len(others) - 1
+    failed = failed if failed is not None and failed.key_path not in reported else None
+    if problems:
+        first = problems[0]
+    elif others:
+        first = _to_config_error(others[0], source, 0)
+    else:
+        assert failed is not None
+        first = failed
+    first.more = len(problems) + len(others) + (failed is not None) - 1
     raise ConfigError(first.source, first.key_path, first.given, first.expected, first.more)
+
+
+def check(cfg: StackConfig, source: str = "<python>") -> StackConfig:
+    """Run the checks layer (:mod:`modules.checks`) on a config already typed, e.g. one a
+    program builds in Python rather than reads from a stack file; return it, or raise the
+    one-line :class:`ConfigError` naming ``source`` that a stack file would get."""
+    failed = _failed_check(cfg, source)
+    if failed is not None:
+        raise failed
+    return cfg
+
+
+def _failed_check(cfg: StackConfig, source: str) -> ConfigError | None:
+    """The first failing check of ``cfg`` as a ConfigError (the key path qualified as in a stack file)."""
+    try:
+        checks.run(cfg)
+    except checks.CheckFailed as exc:
+        return ConfigError(source, _qualify(exc.path), exc.given, exc.expected)
+    return None
 
 
 _loaded: dict[str, StackConfig] = {}

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from . import catalog, sizing
 from .k8s_quantity import parse_quantity
+from .nodespec import system_spec
+from .schema.storage import scratch_pools
 
 if TYPE_CHECKING:  # pragma: no cover
     from .node_model import NodeShape
@@ -129,8 +131,6 @@ def table() -> tuple[dict[str, Any], ...]:
 
 def features(cfg: "StackConfig") -> set[str]:
     """The ``when`` words of the table that hold for this stack."""
-    from .schema.storage import scratch_pools
-
     out = {cfg.cost.tool, cfg.ml.training}
     if cfg.ml.kserve:
         out.add("kserve")
@@ -201,7 +201,5 @@ def images_without(arch: str, cfg: "StackConfig") -> list[str]:
 
 def system_fit(cfg: "StackConfig") -> Fit:
     """The add-ons against the system pool's ``min`` nodes."""
-    from .nodespec import system_spec
-
     spec = system_spec(cfg.pools.system)
     return Fit(nodes=cfg.pools.system.min, node=spec.shape, workloads=system_workloads(cfg))

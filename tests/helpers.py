@@ -68,6 +68,7 @@ def edit(raw: dict[str, Any], path: str, value: Any = None, *, delete: bool = Fa
 
 
 def validate(raw: dict[str, Any], source: str = TEST_SOURCE):
+    """Both layers, as every loading path runs them: the field rules, then the checks layer."""
     return stack_config.validate(raw, source)
 
 
@@ -95,7 +96,8 @@ def apply_edits(stack: str, edits: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def assert_one_line_error(raw: dict[str, Any], source: str, key_path: str, expected: str) -> str:
-    """Validation of ``raw`` fails with one line naming ``source`` and ``key_path``, containing ``expected``."""
+    """Validation of ``raw`` (field rules and checks layer) fails with one line naming ``source`` and
+    ``key_path``, containing ``expected``."""
     import pytest
 
     with pytest.raises(stack_config.ConfigError) as info:

@@ -8,7 +8,7 @@ import pytest
 
 from gpufleet.reports.policy import violations
 from gpufleet.modules.environments import ceilings, environment_of
-from gpufleet.modules.schema import ceilings as ceiling_checks
+from gpufleet.modules.checks import ceilings as ceiling_checks
 
 from .helpers import TEST_SOURCE, apply_edits, assert_one_line_error, render
 

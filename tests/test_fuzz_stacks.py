@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from gpufleet import cli
 from gpufleet.modules import config as stack_config
 from gpufleet.modules.environments import ceilings
-from gpufleet.modules.schema import ceilings as ceiling_checks
+from gpufleet.modules.checks import ceilings as ceiling_checks
 
 from .helpers import raw_config
 

@@ -88,7 +88,7 @@ def test_ten_on_demand_p4d_nodes_in_dev_stop_at_the_config_guard(tmp_path, capsy
 
 def test_ten_on_demand_p4d_nodes_in_dev_fail_the_pack_on_their_own(monkeypatch, capsys):
     """The second guard alone: with the config guard switched off, the pack refuses the plan."""
-    from gpufleet.modules.schema import ceilings
+    from gpufleet.modules.checks import ceilings
 
     monkeypatch.setattr(ceilings, "check", lambda cfg: None)
     raw = ten_p4d_in_dev()

@@ -101,7 +101,7 @@ def all_scheduled_plan():
     raw["gpufleet:storage"].pop("scratch", None)  # the default: local PVs on always-on pools only
     # prod's A100 pools cost more than staging's ceiling allows: this test is about who owns
     # the sizes, so it lifts the spend ceiling (tests/test_ceilings.py guards that)
-    from gpufleet.modules.schema import ceilings
+    from gpufleet.modules.checks import ceilings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ceilings, "check", lambda cfg: None)

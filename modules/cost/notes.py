@@ -61,9 +61,9 @@ def budget_guard(cfg: "StackConfig") -> dict[str, Any]:
     """The figure the budget guards check, which is neither ``max`` nor ``max_within_schedule``:
     every node pool at max for 730 h, spot at the discount the environment's ceilings assume
     (bundled prices), against ``gpufleet:cost.budget_usd`` (config validation,
-    ``modules/schema/ceilings.py``) and the policy ``gpu-spend-within-budget``."""
+    ``modules/checks/ceilings.py``) and the policy ``gpu-spend-within-budget``."""
     from ..environments import ceilings
-    from ..schema.ceilings import break_even_discount, max_node_spend
+    from ..checks.ceilings import break_even_discount, max_node_spend
 
     c = ceilings(cfg.environment)
     spend = round(sum(v for _, v in max_node_spend(cfg, c.spot_discount_assumed)), 2)

@@ -12,8 +12,8 @@ One component per concern, each in its own file:
 - :mod:`.teams` (namespaces, quotas, limits, network policies), :mod:`.priorities`
   (PriorityClasses), :mod:`.admission` (ValidatingAdmissionPolicies).
 
-The components are imported inside :func:`compose`: the config schema imports
-:mod:`.quotas` (no Pulumi) to validate team shares.
+The components are imported inside :func:`compose`: the config checks import
+:mod:`.quotas` (no Pulumi) to check team shares (:mod:`modules.checks.quotas`).
 """
 
 from __future__ import annotations

@@ -30,10 +30,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from .. import workload_rules
 from ..charts import CHARTS
 from ..helm_addon import HelmAddon, HelmAddonArgs
 from ..nodespec import NodeSpec
-from ..schema.ml import pods_ready_timeout
 from ..schema.stack import StackConfig
 from ..schema.teams import Team
 from . import quotas
@@ -50,6 +50,12 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 #: resources Kueue does not count against quotas (EFA interfaces come with the node)
 EXCLUDED_RESOURCE_PREFIXES = ["vpc.amazonaws.com/", "ephemeral-storage"]
+
+
+def pods_ready_timeout(cfg: StackConfig) -> int:
+    """Kueue's waitForPodsReady timeout (minutes): the configured one, else derived from the
+    pools' time to ready (``modules.workload_rules``)."""
+    return cfg.ml.kueue.pods_ready_timeout_minutes or workload_rules.pods_ready_timeout_minutes(cfg.pools.gpu)
 
 
 def frameworks(training: str) -> list[str]:

@@ -148,11 +148,10 @@ def schedule_of(cfg: "StackConfig") -> ScheduleConfig | None:
 
 
 def check(cfg: "StackConfig") -> None:
-    """Cross-section rules for cost (called by StackConfig's validator).
-
-    The first of the two cost guards: a config whose expected monthly cost exceeds its
-    budget fails here, before any resource is declared (the policy pack is the second).
-    """
+    """Cross-section rules for cost (called by StackConfig's validator): ``cost.busy`` and
+    ``cost.schedule.pools`` name the stack's GPU pools, within their max sizes; no schedule
+    in prod. The estimate against the budget is a rule on derived figures
+    (``modules/checks/budget.py``)."""
     pools = {p.name: p for p in cfg.pools.gpu}
     names = ", ".join(pools) or "(none)"
     for name, busy in cfg.cost.busy.items():
@@ -170,23 +169,3 @@ def check(cfg: "StackConfig") -> None:
             if ps.work_hours_nodes > pools[name].max:
                 fail(f"cost.schedule.pools.{name}.work_hours_nodes", ps.work_hours_nodes,
                      f"at most the pool's max ({pools[name].max})")
-    from ..cost.model import estimate  # local: the model imports the schema
-    from ..cost.pricing import bundled
-
-    priced = bundled().on_demand
-    for key, pool_list in (("pools.system", [cfg.pools.system]), ("pools.gpu", cfg.pools.gpu)):
-        for i, pool in enumerate(pool_list):
-            where = key if key == "pools.system" else f"{key}[{i}]"
-            for j, itype in enumerate(pool.instance_types):
-                if itype not in priced:
-                    fail(f"{where}.instance_types[{j}]", itype,
-                         "an instance type with an on-demand price in modules/data/prices-us-east-1.json "
-                         "(the cost model prices every pool; types sold only as capacity blocks have none)")
-    est = estimate(cfg)
-    expected = est.monthly["expected"]
-    if expected > cfg.cost.budget_usd:
-        top = sorted(est.items, key=lambda i: i.expected, reverse=True)[:2]
-        biggest = "; ".join(f"{i.name} ${i.expected:,.2f}" for i in top)
-        fail("cost.budget_usd", cfg.cost.budget_usd,
-             f"at least the stack's expected monthly cost ${expected:,.2f} (largest: {biggest}); "
-             f"raise the budget or cut gpufleet:cost.busy / pool sizes")

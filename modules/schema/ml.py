@@ -73,7 +73,9 @@ class MlConfig(StrictModel):
 
 
 def check(cfg: StackConfig) -> None:
-    """Cross-section rules for the ML stack (called by StackConfig's validator)."""
+    """Cross-section rules for the ML stack (called by StackConfig's validator): the pools
+    ``serving_pool`` and ``flavor_order`` name, a time-sliced pool's name. The pools against
+    flavor labels, timeouts and allocatable are rules on derived figures (``modules/checks/ml.py``)."""
     ml = cfg.ml
     pools = {p.name: p for p in cfg.pools.gpu}
     names = ", ".join(pools) or "(none)"
@@ -88,52 +90,6 @@ def check(cfg: StackConfig) -> None:
         if pool.sharing == "timeslice" and pool.name == DEVICE_PLUGIN_DEFAULT_KEY:
             fail(f"pools.gpu[{i}].name", pool.name,
                  f"any name but '{DEVICE_PLUGIN_DEFAULT_KEY}' for a time-sliced pool (the device plugin's default config key)")
-        from ..nodespec import flavor_labels, gpu_labels  # local: nodespec imports the schema
-
-        labels = flavor_labels(gpu_labels(pool))
-        if len(labels) > MAX_FLAVOR_LABELS:
-            fail(f"pools.gpu[{i}].labels", pool.labels,
-                 f"at most {MAX_FLAVOR_LABELS - (len(labels) - len(pool.labels))} custom labels on this pool "
-                 f"(its Kueue ResourceFlavor holds at most {MAX_FLAVOR_LABELS} node labels, "
-                 f"{len(labels) - len(pool.labels)} of which the platform sets)")
-        _timing_rules(cfg, i, pool)
-        alloc_cpu, alloc_mem = _allocatable(pool)
-        if ml.kueue.node_reserved_cpu_millis >= alloc_cpu:
-            fail("ml.kueue.node_reserved_cpu_millis", ml.kueue.node_reserved_cpu_millis,
-                 f"less than a node of pool {pool.name} has allocatable ({alloc_cpu} millicores)")
-        if ml.kueue.node_reserved_memory_mib >= alloc_mem:
-            fail("ml.kueue.node_reserved_memory_mib", ml.kueue.node_reserved_memory_mib,
-                 f"less than a node of pool {pool.name} has allocatable ({alloc_mem} MiB)")
-
-
-def _timing_rules(cfg: StackConfig, i: int, pool: GpuPool) -> None:
-    """A pool at zero must be ready before Kueue requeues the job that asked for it, and
-    register before the autoscaler gives up on the node."""
-    from .. import workload_rules as rules  # local: the rules read the catalog
-
-    ready = rules.ready_minutes(pool)
-    timeout = cfg.ml.kueue.pods_ready_timeout_minutes
-    if timeout is not None and timeout <= ready:
-        fail("ml.kueue.pods_ready_timeout_minutes", timeout,
-             f"more than the ~{ready:g} minutes a node of pool {pool.name} needs to be ready "
-             f"(suggested: {rules.pods_ready_timeout_minutes(cfg.pools.gpu)}); else Kueue evicts jobs still waiting for their node")
-    provision = rules.provision_minutes(pool)
-    if cfg.ml.autoscaler.max_node_provision_minutes <= provision:
-        fail("ml.autoscaler.max_node_provision_minutes", cfg.ml.autoscaler.max_node_provision_minutes,
-             f"more than the ~{provision:g} minutes a node of pool {pool.name} needs to launch and register")
-
-
-def pods_ready_timeout(cfg: StackConfig) -> int:
-    """Kueue's waitForPodsReady timeout (minutes): the configured one, else derived from the pools."""
-    from .. import workload_rules as rules
-
-    return cfg.ml.kueue.pods_ready_timeout_minutes or rules.pods_ready_timeout_minutes(cfg.pools.gpu)
-
-
-def _allocatable(pool: GpuPool) -> tuple[int, int]:
-    from ..ml.quotas import node_allocatable  # local: the quota math imports the schema
-
-    return node_allocatable(pool)
 
 
 def scale_down_delay(cfg: StackConfig) -> int:

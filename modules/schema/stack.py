@@ -1,4 +1,9 @@
-"""The root of a stack's configuration and the rules that span sections."""
+"""The root of a stack's configuration and the rules that span sections.
+
+Only rules on the config itself (and catalog facts) live here and in the domain files:
+the rules that need derived figures (cost estimate, quotas, time to ready, system-pool fit)
+are the checks layer, :mod:`modules.checks`, which :mod:`modules.config` runs on the typed
+config (``modules.config.validate`` / ``check``)."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from .. import catalog
-from . import ceilings, cost, ml, storage, system_fit, teams
+from . import cost, ml, storage, teams
 from .base import StrictModel, fail
 from .cost import CostConfig
 from .foundation import ClusterConfig, CostTags, Environment, NetworkConfig, SharedStack, check_logs
@@ -89,7 +94,7 @@ class StackConfig(StrictModel):
             if team.name in seen:
                 fail(f"teams[{i}].name", team.name, "a team name not used by another team")
             seen.add(team.name)
-        for section in (teams, storage, ml, cost, ceilings, system_fit):
+        for section in (teams, storage, ml, cost):
             section.check(self)
         return self
 

@@ -73,7 +73,9 @@ class Team(StrictModel):
 
 
 def check(cfg: StackConfig) -> None:
-    """Cross-section rules for teams (called by StackConfig's validator)."""
+    """Cross-section rules for teams (called by StackConfig's validator): shares only of the
+    stack's GPU pools, adding up to at most 100 % per pool. That a share gives at least one
+    GPU is a rule on derived figures (``modules/checks/quotas.py``)."""
     pools = {p.name: p for p in cfg.pools.gpu}
     names = ", ".join(pools) or "(none)"
     held: dict[str, list[tuple[str, int]]] = {}
@@ -88,19 +90,3 @@ def check(cfg: StackConfig) -> None:
                 fail(f"teams[{i}].shares.{pool}", pct,
                      f"at most {100 - taken} (shares of pool {pool} add up to at most 100 %; already held: {who})")
             others.append((team.name, pct))
-            _check_usable(f"teams[{i}].shares.{pool}", pools[pool], pct)
-
-
-def _check_usable(path: str, pool, pct: int) -> None:
-    """A share above 0 must give the team at least one of each GPU resource of the pool."""
-    if pct == 0:
-        return
-    from ..ml.quotas import pool_capacity, share_of  # local: the quota math imports the schema
-
-    capacity = pool_capacity(pool, 0, 0)
-    for resource, total in capacity.gpus.items():
-        if share_of(total, pct) < 1:
-            need = -(-100 // total) if total else 100
-            fail(path, pct,
-                 f"a share that gives at least one {resource} (pool {pool.name} has {total} at most: "
-                 f"at least {need} %), or 0 for borrow-only")

@@ -1,6 +1,7 @@
-"""Checks against the environment's ceilings (``modules.environments``): limits a stack
-file cannot raise. The first of the two guards; the policy pack applies the same ceilings
-to the resources (``policies/gpufleet_policies``).
+"""The stack against its environment's ceilings (from ``modules/schema/ceilings.py``;
+``modules.environments``, ``modules/data/environment_ceilings.json``): limits a stack file
+cannot raise. The first of the two guards; the policy pack applies the same ceilings to the
+resources (``policies/gpufleet_policies``).
 
 - The stack's budget at most the environment's ``max_monthly_usd``, and the most its nodes
   can cost (every pool at max for a month, spot priced at the discount the environment
@@ -18,17 +19,16 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from .. import catalog
+from ..cost.model import pool_monthly
 from ..environments import ceilings
-from .base import fail
+from ..schema.base import fail
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .stack import StackConfig
+    from ..schema.stack import StackConfig
 
 
 def max_node_spend(cfg: "StackConfig", spot_discount: float) -> list[tuple[str, float]]:
     """(pool, USD a month) for every node pool at max size for 730 hours, spot at ``spot_discount``."""
-    from ..cost.model import pool_monthly  # local: the model imports the schema
-
     system = cfg.pools.system
     out = [("system", pool_monthly(system.instance_types, system.capacity, 0, system.max,
                                    spot_discount=spot_discount).max)]

@@ -1,5 +1,5 @@
-"""Checks of the system pool against what the stack runs on it (derived figures, like
-:mod:`.ceilings`): a config whose add-ons cannot run there fails before anything is declared.
+"""The system pool against what the stack runs on it (from ``modules/schema/system_fit.py``):
+a config whose add-ons cannot run there fails before anything is declared.
 
 - **Architecture**: an arm64 (Graviton) system pool only when every image the stack runs
   on it has an arm64 variant (``modules/data/image_architectures.json``).
@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import fail
+from .. import fit
+from ..schema.base import fail
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .stack import StackConfig
+    from ..schema.stack import StackConfig
 
 
 def check(cfg: "StackConfig") -> None:
-    from .. import fit  # local: fit reads the node specs, which import the schema
-
     system = cfg.pools.system
     if system.architecture != "amd64":
         missing = fit.images_without(system.architecture, cfg)
