@@ -51,6 +51,9 @@ class Plan:
     resources: list[engine.Recorded]
     outputs: dict[str, Any]
     reports: list[Report] = field(default_factory=list)
+    #: the project the stack was rendered from (:func:`render`): whose ``policies/config`` the
+    #: policy report reads; None for a plan run from a config alone (:func:`run_program`)
+    origin: Project | None = None
 
     @property
     def failed(self) -> bool:
@@ -118,8 +121,22 @@ def render(stack_or_path: str, project: Project | Path | None = None) -> Plan:
         raise missing_stack(stack_or_path, shown, project)
     cfg, raw = stack_config.from_file(path, shown)
     plan = run_program(cfg, raw, stack, shown)
+    plan.origin = origin(stack_or_path, path, project)
     add_reports(plan)
     return plan
+
+
+def origin(stack_or_path: str, path: Path, project: Project | Path | None = None) -> Project | None:
+    """The project a stack belongs to: for a stack name, the project it was looked up in; for a
+    stack file path, the project holding the file (else the command's project)."""
+    from .project import find_optional
+
+    if stack_or_path.endswith((".yaml", ".yml")) or Path(stack_or_path).is_file():
+        found = find_optional(path.absolute().parent)
+        if found is not None:
+            return found
+        return coerce(project) if project is not None else find_optional()
+    return coerce(project)
 
 
 def storage_warnings(cfg: StackConfig, shown: str) -> list[str]:

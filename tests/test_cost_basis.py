@@ -4,8 +4,11 @@ figure), what is not priced and the control-plane log volume are in every output
 
 from __future__ import annotations
 
+from datetime import date
+from zoneinfo import ZoneInfo
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gpufleet.reports import cost as fmt
@@ -212,15 +215,54 @@ def test_the_time_zone_counts_on_a_daylight_saving_day():
 
 @settings(max_examples=40, deadline=None)
 @given(a=st.integers(0, 23), b=st.integers(0, 23), zone=st.sampled_from(["Etc/UTC", "Europe/Berlin", "America/New_York"]))
+@example(a=2, b=3, zone="Europe/Berlin")  # the skipped 02:00 read as 03:00 was counted on both sides
+@example(a=1, b=2, zone="America/New_York")
 def test_start_stop_and_stop_start_split_the_month(a, b, zone):
-    # 02:00 does not exist on a spring-forward day in Berlin and New York: what EC2 Auto
-    # Scaling does with such an action is undocumented, and the model counts it on both
-    # sides (an open gap, in the issue notes), so the property leaves that hour out
-    if a == b or (zone != "Etc/UTC" and 2 in (a, b)):
+    # every hour, 02:00 too (it does not exist on a spring-forward day in Berlin and New York)
+    if a == b:
         return
     run = scheduled_hours_per_month(f"0 {a} * * *", f"0 {b} * * *", zone)
     rest = scheduled_hours_per_month(f"0 {b} * * *", f"0 {a} * * *", zone)
     assert 0 <= run <= 730 and run + rest == pytest.approx(730, abs=0.02)
+
+
+NY = "America/New_York"  # 2026: spring forward Sun 8 March (02:00 EST -> 03:00 EDT), fall back Sun 1 November
+                         # (02:00 EDT -> 01:00 EST); 365 days, 8,760 h
+
+
+def _local_days(times, zone=NY):
+    return [t.astimezone(ZoneInfo(zone)).date() for t in times]
+
+
+def test_a_skipped_local_time_does_not_fire_and_a_repeated_one_fires_once():
+    # AWS's rule for cron in a time zone (EventBridge Scheduler; see schedule_hours' docstring)
+    at_two = firings("0 2 * * *", NY, 2026)
+    assert len(at_two) == 364 and date(2026, 3, 8) not in _local_days(at_two)
+    utc = {t.date(): t.hour for t in at_two}
+    assert (utc[date(2026, 3, 7)], utc[date(2026, 3, 9)]) == (7, 6)  # 02:00 EST, 02:00 EDT
+    assert utc[date(2026, 11, 1)] == 7  # 02:00 EST: after the fall-back, once
+    half_past_one = firings("30 1 * * *", NY, 2026)
+    nov1 = [t for t in half_past_one if t.date() == date(2026, 11, 1)]
+    assert len(half_past_one) == 365 and [(t.hour, t.minute) for t in nov1] == [(5, 30)]  # 01:30 EDT, the first
+
+
+@pytest.mark.parametrize("start, stop, hours", [
+    # 01:00-03:00: 2 h a day; 8 March 01:00 EST-03:00 EDT is 1 h, 1 November 01:00 EDT-03:00 EST is 3 h
+    ("0 1 * * *", "0 3 * * *", 363 * 2 + 1 + 3),
+    # 02:00-03:00: 1 h a day; 8 March the start does not fire (the pool stays stopped, 0 h),
+    # 1 November 02:00 EST-03:00 EST is 1 h
+    ("0 2 * * *", "0 3 * * *", 364 * 1),
+    # the rest of that day: 23 h a day; 8 March the start at 03:00 EDT finds the pool started
+    # (the stop did not fire): 7 March 03:00 EST to 9 March 02:00 EDT is 46 h for two days
+    ("0 3 * * *", "0 2 * * *", 8760 - 364),
+    # 01:00-02:00: 1 h a day; 8 March the stop does not fire: 8 March 01:00 EST (06:00 UTC) to
+    # 9 March 02:00 EDT (06:00 UTC) is 24 h for two days; 1 November 01:00 EDT-02:00 EST is 2 h
+    ("0 1 * * *", "0 2 * * *", 362 * 1 + 24 + 2),
+])
+def test_hours_on_new_yorks_daylight_saving_days_by_hand(start, stop, hours):
+    assert scheduled_hours_per_month(start, stop, NY, 2026) == round(hours / 12, 2)
+    rest = scheduled_hours_per_month(stop, start, NY, 2026)
+    assert round(hours / 12, 2) + rest == pytest.approx(730, abs=0.01)  # never on both sides
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -28,11 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_text(stack_or_path: str, project=None) -> tuple[str, str]:
-    """(stack name, JSON text of its pack config)."""
+    """(stack name, JSON text of its pack config): what ``--write-config`` writes, the
+    suppressions of the project's ``policies/config/<stack>.json`` (with their reasons) kept."""
     from ..reports import policy
 
     stack, cfg = _config(stack_or_path, project)
-    return stack, policy.config_text(cfg)
+    return stack, policy.config_text(cfg, stack, project)
 
 
 def _config(stack_or_path: str, project=None):
@@ -55,15 +56,16 @@ def run(args: argparse.Namespace) -> int:
     from ..reports import policy
 
     project = of(args)
-    if args.config or args.write_config:
+    if args.config:
+        _, text = config_text(args.stack, project)
+        project.announce(machine=True)
+        sys.stdout.write(text)
+        return 0
+    if args.write_config:
         stack, cfg = _config(args.stack, project)
-        if args.config:
-            project.announce(machine=True)
-            sys.stdout.write(policy.config_text(cfg))
-        else:
-            target = policy.write_config(cfg, stack, project)
-            project.announce()
-            print(f"wrote {project.shown(target)}")
+        target = policy.write_config(cfg, stack, project)
+        project.announce()
+        print(f"wrote {project.shown(target)}")
         return 0
     from .plan import _check_file
 
