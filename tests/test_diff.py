@@ -1,21 +1,22 @@
-"""The replacement guard (``gpufleet diff``): real before/after configs rendered under the
-mock engine, the reference rules (launch template id vs version), protected deletes,
-exit codes, output formats and bad input."""
+"""The replacement guard's comparison (:mod:`gpufleet.diff`, :mod:`gpufleet.diff_rules`):
+real before/after configs rendered under the mock engine, the reference rules (launch
+template id vs version), protected deletes, aliases and legacy URNs. The command, its
+output formats and bad input: ``test_diff_cli.py``."""
 
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gpufleet import cli
 from gpufleet import diff as guard
+from gpufleet.diff_plan import MISSING, get, leaf_changes
+from gpufleet.diff_rules import REPLACE_RULES
 
 from .conftest import shipped_plan
-from .helpers import edit, raw_config, render, stack_source
+from .helpers import edit, raw_config, render
 
 NG = "aws:eks/nodeGroup:NodeGroup"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -33,12 +34,6 @@ def res(d: dict, typ: str, name: str) -> dict:
 
 def by_name(result: guard.PlanDiff, action: str) -> dict[str, guard.Change]:
     return {c.name: c for c in result.of(action)}
-
-
-def write(tmp_path, name: str, d: dict) -> str:
-    path = tmp_path / name
-    path.write_text(json.dumps(d))
-    return str(path)
 
 
 # ---------------------------------------------------------------- real configs
@@ -81,6 +76,16 @@ def pools_changed() -> dict:
     return render(raw, "dev").to_json()
 
 
+def az_moved() -> tuple[list[str], str, dict]:
+    """dev with its last AZ moved to one it does not use: (its AZs before, the new AZ, the
+    head plan)."""
+    raw = raw_config("dev")
+    azs = raw["gpufleet:network"]["azs"]
+    moved = next(f"us-east-1{z}" for z in "abcdf" if f"us-east-1{z}" not in azs)
+    edit(raw, "gpufleet:network.azs", [*azs[:-1], moved])
+    return azs, moved, render(raw, "dev").to_json()
+
+
 def test_unchanged_stack_has_nothing_to_report():
     result = guard.compare(doc(), doc())
     assert result.changes == [] and not result.blocking
@@ -102,11 +107,8 @@ def test_instance_types_and_capacity_type_replace_their_node_groups(pools_change
 
 
 def test_changing_the_cluster_subnets_replaces_every_node_group():
-    raw = raw_config("dev")
-    azs = raw["gpufleet:network"]["azs"]
-    moved = next(f"us-east-1{z}" for z in "abcdf" if f"us-east-1{z}" not in azs)
-    edit(raw, "gpufleet:network.azs", [*azs[:-1], moved])
-    result = guard.compare(doc(), render(raw, "dev").to_json())
+    azs, moved, head = az_moved()
+    result = guard.compare(doc(), head)
     replaced = by_name(result, "replace")
     for pool in ("system", "shared-l4", "train-spot"):
         (reason,) = replaced[f"pool-{pool}-ng"].reasons
@@ -172,28 +174,6 @@ def test_updates_carry_old_and_new_values_and_replacements_say_why(pools_changed
     flavors = [v.path for v in by_name(result, "update")["kueue-flavor-train-spot"].values]
     assert flavors == ["spec.nodeLabels.gpufleet.io/capacity"]
 
-
-def test_diff_output_never_shows_mock_ids_or_temp_paths(tmp_path, capsys):
-    raw = raw_config("dev")
-    azs = raw["gpufleet:network"]["azs"]
-    moved = next(f"us-east-1{z}" for z in "abcdf" if f"us-east-1{z}" not in azs)
-    edit(raw, "gpufleet:network.azs", [*azs[:-1], moved])
-    base, head = write(tmp_path, "base-plan.json", doc()), write(tmp_path, "head-plan.json", render(raw, "dev").to_json())
-    outputs = {}
-    for fmt in ("text", "markdown", "json"):
-        assert cli.main(["diff", base, head, "--format", fmt]) == 1
-        outputs[fmt] = capsys.readouterr().out
-    for fmt, out in outputs.items():
-        assert f"network-private-{azs[-1]}-id" not in out and "-id\"" not in out and "-id`" not in out, fmt
-        assert f"<id of network-private-{moved}>" in out, fmt
-    assert str(tmp_path) not in outputs["markdown"]  # the PR comment names stacks, not runner paths
-    assert "Stack `dev`: the base plan → the head plan" in outputs["markdown"]
-    assert outputs["text"].splitlines()[0 if outputs["text"].startswith("gpufleet") else 1] == (
-        "gpufleet diff: dev (base-plan.json) -> dev (head-plan.json)")
-    md = outputs["markdown"]
-    assert f"- `cluster-eks` (aws:eks/cluster:Cluster)\n  - `vpcConfig.subnetIds[{len(azs) - 1}]`: " \
-           f"`<id of network-private-{azs[-1]}>` → `<id of network-private-{moved}>`" in md
-    assert "why: replace-on-change: subnetIds: now refers to Subnet" in outputs["text"]
 
 
 def test_launch_template_version_is_in_place_but_another_template_replaces():
@@ -314,92 +294,22 @@ def test_rules_name_properties_the_program_sends():
                     ("aws:s3/bucket:Bucket", "bucketPrefix"), ("aws:s3/bucketV2:BucketV2", "bucketPrefix"),
                     ("aws:efs/fileSystem:FileSystem", "availabilityZoneName")}
     # KMS key specs are provider defaults the program does not send
-    alternatives |= {("aws:kms/key:Key", r.path) for r in guard.REPLACE_RULES["aws:kms/key:Key"]}
-    for typ, rules in guard.REPLACE_RULES.items():
+    alternatives |= {("aws:kms/key:Key", r.path) for r in REPLACE_RULES["aws:kms/key:Key"]}
+    for typ, rules in REPLACE_RULES.items():
         found = [r for r in doc("prod")["resources"] if r["type"] == typ]
         for rule in rules:
             if found and (typ, rule.path) not in alternatives:
-                assert any(guard.get(r["inputs"], rule.path) is not guard.MISSING for r in found), (typ, rule.path)
+                assert any(get(r["inputs"], rule.path) is not MISSING for r in found), (typ, rule.path)
 
 
-@given(st.recursive(st.integers() | st.text(max_size=3),
-                    lambda kids: st.dictionaries(st.sampled_from("abc"), kids, max_size=3), max_leaves=8),
-       st.recursive(st.integers() | st.text(max_size=3),
-                    lambda kids: st.dictionaries(st.sampled_from("abc"), kids, max_size=3), max_leaves=8))
+trees = st.recursive(st.integers() | st.text(max_size=3),
+                     lambda kids: st.dictionaries(st.sampled_from("abc"), kids, max_size=3), max_leaves=8)
+
+
+@given(trees, trees)
 def test_leaf_changes_name_exactly_the_differing_paths(a, b):
     a, b = {"root": a}, {"root": b}
-    paths = guard.leaf_changes(a, b)
+    paths = leaf_changes(a, b)
     assert (paths == []) == (a == b)
     for p in paths:
-        assert guard.get(a, p) != guard.get(b, p)
-
-
-# ---------------------------------------------------------------- the command
-
-def test_cli_exit_codes_and_allow_replace(tmp_path, pools_changed, capsys):
-    base, head = write(tmp_path, "base.json", doc()), write(tmp_path, "head.json", pools_changed)
-    assert cli.main(["diff", base, head]) == 1
-    out = capsys.readouterr().out
-    assert "2 to replace" in out and "instanceTypes: " in out and " -> [\"g6.2xlarge\"]" in out
-    assert "         why: replace-on-change: instanceTypes cannot be updated in place" in out
-    system = res(doc(), NG, "pool-system-ng")["inputs"]["scalingConfig"]["maxSize"]
-    assert f"  ~  aws:eks/nodeGroup:NodeGroup pool-system-ng\n       scalingConfig.maxSize: {system} -> {system + 1}\n" in out
-    assert "BLOCKED" in out and "allow-replace" in out
-    assert cli.main(["diff", base, head, "--allow-replace"]) == 0
-    assert "ALLOWED" in capsys.readouterr().out
-    assert cli.main(["diff", base, base]) == 0
-    assert "OK: nothing is replaced" in capsys.readouterr().out
-
-
-def test_cli_markdown_and_json(tmp_path, pools_changed, capsys):
-    base, head = write(tmp_path, "base.json", doc()), write(tmp_path, "head.json", pools_changed)
-    assert cli.main(["diff", base, head, "--format", "markdown"]) == 1
-    md = capsys.readouterr().out
-    assert md.startswith("### :no_entry: Replacement guard: `dev`")
-    assert ("| `pool-train-spot-ng` (aws:eks/nodeGroup:NodeGroup) | `capacityType` | `SPOT` | `ON_DEMAND` | "
-            "replace-on-change: capacityType cannot be updated in place;") in md
-    system = res(doc(), NG, "pool-system-ng")["inputs"]["scalingConfig"]["maxSize"]
-    assert f"- `pool-system-ng` (aws:eks/nodeGroup:NodeGroup)\n  - `scalingConfig.maxSize`: `{system}` → `{system + 1}`" in md
-    assert "**`allow-replace`**" in md
-    assert cli.main(["diff", base, head, "--format", "json"]) == 1
-    out = json.loads(capsys.readouterr().out)
-    assert out["summary"]["replace"] == 2 and out["blocking"] and not out["allowed"]
-    assert {r["name"] for r in out["replacements"]} == {"pool-shared-l4-ng", "pool-train-spot-ng"}
-    update = next(u for u in out["updates"] if u["name"] == "pool-system-ng")
-    system = res(doc(), NG, "pool-system-ng")["inputs"]["scalingConfig"]["maxSize"]
-    assert update["changes"] == [{"path": "scalingConfig.maxSize", "base": system, "head": system + 1}]
-    assert (out["base_stack"], out["head_stack"]) == ("dev", "dev")
-
-
-def test_cli_renders_stack_names_and_files(tmp_path, capsys):
-    raw = raw_config("dev")
-    edit(raw, f"{pool_path(raw, 'shared-l4')}.instance_types", ["g6.2xlarge"])
-    (tmp_path / "Pulumi.dev.yaml").write_text(json.dumps({"config": raw}))  # JSON is YAML
-    assert cli.main(["diff", "dev", str(tmp_path / "Pulumi.dev.yaml"), "--format", "json"]) == 1
-    out = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in out["replacements"]] == ["pool-shared-l4-ng"]
-
-
-@pytest.mark.parametrize("content, message", [
-    (None, "missing.json: (file): got no such file; expected an existing plan file"),
-    ("{not json", "missing.json: line 1: got invalid JSON: Expecting property name enclosed in double quotes"),
-    ('{"stack": "dev"}', 'missing.json: (file): got {"stack": "dev"}; expected a plan: a JSON object with a "resources" list'),
-    ("[1, 2]", 'missing.json: (file): got [1, 2]; expected a plan: a JSON object with a "resources" list'),
-    ('{"resources": [{"urn": "urn:pulumi:dev::gpufleet::x::y", "type": "x"}]}',
-     'missing.json: resources[0]: got {"urn": "urn:pulumi:dev::gpufleet::x::y", "type": "x"}; expected a plan\'s resource'),
-])
-def test_bad_input_is_one_clear_error(tmp_path, capsys, content, message):
-    path = tmp_path / "missing.json"
-    if content is not None:
-        path.write_text(content)
-    assert cli.main(["diff", str(path), "dev"]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
-
-
-def test_unknown_stack_is_one_clear_error(capsys):
-    assert cli.main(["diff", "no-such-stack", "dev"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and stack_source("no-such-stack") in err[0]
+        assert get(a, p) != get(b, p)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpufleet import replicate as rep
+from gpufleet.replicate_input import BadInput
 from gpufleet.modules import catalog
 from gpufleet.modules import config as stack_config
 
@@ -171,7 +172,7 @@ def test_any_region_with_enough_azs_gives_a_valid_stack(region, source):
     raw = raw_config(source)
     cfg = validate(raw)
     if len(catalog.regions()[region]) < len(cfg.network.azs):
-        with pytest.raises(rep.BadInput):
+        with pytest.raises(BadInput):
             rep.choose_azs(list(cfg.network.azs), region)
         return
     azs = rep.choose_azs(list(cfg.network.azs), region)

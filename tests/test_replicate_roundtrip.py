@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from gpufleet import cli
 from gpufleet import replicate as rep
+from gpufleet.replicate_cidr import free_cidr, project_cidrs
 from gpufleet.project import find
 from gpufleet.reports.policy import pack_config
 from gpufleet.modules import config as stack_config
@@ -93,7 +94,7 @@ def test_replica_gets_a_free_vpc_range_and_its_policy_config(proj, capsys):
     code, _, err = replicate(capsys, proj, "prod", "prod-east2", "--region", "us-east-2", "--offline")
     assert code == 0, err
     project = find(proj)
-    cidrs = rep.project_cidrs(project)
+    cidrs = project_cidrs(project)
     assert cidrs["prod-west"] == ipaddress.IPv4Network("10.31.0.0/16")
     assert cidrs["prod-east2"] == ipaddress.IPv4Network("10.32.0.0/16")
     nets = sorted(cidrs.items())
@@ -152,7 +153,7 @@ networks = st.builds(lambda a, b, p: ipaddress.IPv4Network((f"10.{a}.{b}.0", p),
 @settings(deadline=None, max_examples=200)
 @given(networks, st.lists(networks, max_size=40))
 def test_free_cidr_never_overlaps_and_keeps_the_size(like, taken):
-    free = rep.free_cidr(like, taken)
+    free = free_cidr(like, taken)
     assert free.prefixlen == like.prefixlen and free.is_private
     assert not any(free.overlaps(t) for t in taken)
     if not any(like.overlaps(t) for t in taken):

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..project import Project, of
-    from ..replicate import BadInput, replicate
+    from ..replicate import replicate
+    from ..replicate_input import BadInput
 
     try:
         project = Project.for_stacks_dir(args.stacks_dir) if args.stacks_dir else of(args)
