@@ -10,12 +10,16 @@ without it, next to ``Pulumi.yaml``, as Pulumi does). The project's files:
 - policy pack config: ``policies/config/<stack>.json`` (what CI passes to ``pulumi preview
   --policy-pack-config``)
 
-The package's own data (the policy pack's code, ``modules/data``) stays where the package
-is: :data:`PACKAGE_ROOT`.
+The package's own data (``modules/data``, the stack templates) stays where the package is:
+:data:`PACKAGE_ROOT`. Only a checkout (:data:`CHECKOUT_ROOT`) also has the repository's own
+Pulumi project around it (its ``stacks/`` are the templates, its ``policies/`` the CrossGuard
+pack); an installed gpufleet has the templates in ``gpufleet/templates`` and writes a pack into
+the user's project (``gpufleet init``, from ``gpufleet/pack_template``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -26,14 +30,29 @@ from .exit_codes import BadInputError
 
 #: The file that makes a directory a Pulumi project (Pulumi also reads ``Pulumi.yml``).
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml")
-#: Where gpufleet's own files are (the policy pack's code, the shipped stack templates):
-#: never where a command reads or writes the user's files.
+#: The folder above the ``gpufleet`` package (site-packages when installed from a wheel, the
+#: repository in a checkout): never where a command reads or writes the user's files.
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _checkout_root() -> Path | None:
+    """The repository gpufleet runs from (an editable install): where ``gpufleet.modules`` is
+    the repository's ``modules/`` (pyproject.toml maps it); None when installed from a wheel,
+    whose ``gpufleet/modules`` is inside the package."""
+    spec = importlib.util.find_spec("gpufleet.modules")
+    origin = Path(spec.origin).resolve().parent if spec is not None and spec.origin else None
+    return PACKAGE_ROOT if origin == PACKAGE_ROOT / "modules" else None
+
+
+#: The checkout gpufleet runs from, or None for an installed gpufleet (see :func:`_checkout_root`).
+CHECKOUT_ROOT = _checkout_root()
 #: The shipped stack of each environment, the template ``gpufleet init`` starts from: the
-#: package's ``templates/`` when installed from a wheel (pyproject.toml maps ``stacks/`` there),
-#: the source tree's ``stacks/`` in a checkout (or an editable install).
-TEMPLATES_DIR = next((d for d in (Path(__file__).resolve().parent / "templates", PACKAGE_ROOT / "stacks")
-                      if (d / "Pulumi.dev.yaml").is_file()), PACKAGE_ROOT / "stacks")
+#: source tree's ``stacks/`` in a checkout, the package's ``templates/`` when installed from a
+#: wheel (pyproject.toml maps ``stacks/`` there).
+TEMPLATES_DIR = CHECKOUT_ROOT / "stacks" if CHECKOUT_ROOT is not None else Path(__file__).resolve().parent / "templates"
+#: The policy pack ``gpufleet init`` writes into a project without one (``policies/``:
+#: ``PulumiPolicy.yaml``, ``__main__.py``, ``requirements.txt``), package data.
+PACK_TEMPLATE_DIR = Path(__file__).resolve().parent / "pack_template"
 FLEET_FILE = "fleet.yaml"
 POLICY_CONFIG_DIR = Path("policies") / "config"
 

@@ -134,6 +134,7 @@ def test_replicating_and_growing_the_users_stacks_leaves_the_suites_fixtures_as_
     assert "4 GPU pools, 3 teams" in prod_result["checks"][0]["summary"]
 
 
+@pytest.mark.slow
 def test_the_suite_of_a_checkout_with_grown_stacks_collects_and_passes_as_before(tmp_path, capsys):
     """End to end: a copy of the repository whose stack folder gets the README's replicate and a new
     pool and team in prod. Its suite collects exactly the tests a pristine copy collects (no

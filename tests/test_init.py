@@ -121,3 +121,105 @@ def test_the_exit_code_is_the_plans(proj, capsys, monkeypatch):
     code, _, _ = init(capsys, proj, "team-dev")
     assert code == 1
     assert (proj / "stacks" / "Pulumi.team-dev.yaml").is_file()
+
+
+# ---------------------------------------------------------------- the project's policy pack
+
+def served_policies(python: str, pack_dir: Path, timeout: float = 60) -> tuple[str, set[str]]:
+    """``python __main__.py`` in ``pack_dir``, as ``pulumi preview --policy-pack`` starts the
+    pack: its name and the policies it serves over gRPC."""
+    import subprocess
+
+    import grpc
+    from google.protobuf import empty_pb2
+    from pulumi.runtime.proto import analyzer_pb2_grpc
+
+    server = subprocess.Popen([python, "__main__.py"], cwd=pack_dir, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        stub = analyzer_pb2_grpc.AnalyzerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=timeout)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return info.name, {p.name for p in info.policies}
+
+
+def pinned(requirement: str) -> str:
+    """``name==version`` of a dependency in pyproject.toml."""
+    import tomllib
+
+    from .helpers import ROOT
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    [pin] = [d for d in deps if d.split("==")[0] == requirement]
+    return pin
+
+
+def test_init_writes_the_policy_pack_into_a_project_without_one(proj, capsys):
+    import ast
+    import sys
+    from importlib.metadata import version
+
+    from gpufleet.policies import POLICIES
+
+    from gpufleet.reports.policy import PACK_DIR
+
+    code, out, err = init(capsys, proj, "research-dev")
+    assert code == 0, err
+    assert ("wrote policies/PulumiPolicy.yaml, policies/__main__.py, policies/requirements.txt: the project's policy "
+            "pack (`pulumi preview --policy-pack policies`)") in out.splitlines()
+    pack = proj / "policies"
+    meta = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text())
+    assert meta["version"] == version("gpufleet")
+    assert meta["runtime"] == yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())["runtime"]
+    assert (pack / "requirements.txt").read_text().splitlines()[-2:] == [pinned("pulumi-policy"),
+                                                                          f"gpufleet=={version('gpufleet')}"]
+
+    def statements(path: Path) -> list[str]:  # the pack's code, docstring left out: the checkout's own pack's
+        return sorted(ast.unparse(node) for node in ast.parse(path.read_text()).body[1:])
+
+    assert statements(pack / "__main__.py") == statements(PACK_DIR / "__main__.py")
+    name, served = served_policies(sys.executable, pack)
+    assert name == "gpufleet" and served == {p.name for p in POLICIES}
+
+    # a second stack: the pack is there, nothing rewritten
+    before = {p.name: p.read_bytes() for p in pack.iterdir() if p.is_file()}
+    code, out, err = init(capsys, proj, "second-dev")
+    assert code == 0, err
+    assert "policy pack" not in out
+    assert {p.name: p.read_bytes() for p in pack.iterdir() if p.is_file()} == before
+
+
+def test_a_projects_own_pack_is_kept(proj, capsys):
+    (proj / "policies").mkdir()
+    (proj / "policies" / "PulumiPolicy.yaml").write_text("runtime: python\n")  # the team's own pack
+    code, out, err = init(capsys, proj, "research-dev")
+    assert code == 0, err
+    assert "policy pack" not in out
+    assert sorted(p.name for p in (proj / "policies").iterdir()) == ["PulumiPolicy.yaml", "config"]
+    assert (proj / "policies" / "PulumiPolicy.yaml").read_text() == "runtime: python\n"
+
+
+def test_fleet_preview_runs_the_projects_pack_and_without_any_pack_is_one_line_exit_2(proj, capsys, monkeypatch):
+    from pulumi import automation as auto
+
+    from gpufleet.reports import policy
+
+    from .test_fleet import RecordingPulumi
+
+    (proj / "stacks" / "fleet.yaml").write_text("clusters:\n  - {stack: dev, region: us-east-1, role: primary}\n")
+    pulumi = RecordingPulumi()
+    monkeypatch.setattr(auto, "PulumiCommand", lambda *a, **k: pulumi)
+    monkeypatch.setattr(policy, "PACK_DIR", None)  # an installed gpufleet: no checkout's pack to fall back to
+    code = cli.main(["-C", str(proj), "fleet", "preview"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err == ("error: no policy pack for --policy-pack: policies/PulumiPolicy.yaml is missing (`gpufleet init` "
+                   "writes the pack into a project that has none), or run without one: --no-policy\n")
+    assert not pulumi.calls
+
+    assert init(capsys, proj, "research-dev")[0] == 0
+    assert cli.main(["-C", str(proj), "fleet", "preview"]) == 0, capsys.readouterr().err
+    [preview] = [c for c in pulumi.calls if c[0] == "preview"]
+    assert preview[preview.index("--policy-pack") + 1] == str(proj / "policies")

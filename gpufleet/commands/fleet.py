@@ -94,8 +94,16 @@ def deploy(args: argparse.Namespace, spec, project) -> int:
 
 def policy_pack(project) -> str:
     """The ``--policy-pack`` directory: the project's own ``policies/`` when it has a pack
-    there (this repository), else the pack that ships with gpufleet."""
+    there (``gpufleet init`` writes one; this repository has its own), else the pack of the
+    checkout gpufleet runs from. An installed gpufleet has no pack to fall back to: a
+    one-line error, exit 2."""
+    from ..exit_codes import BadInputError
     from ..reports.policy import PACK_DIR
 
     own = project.root / "policies"
-    return "policies" if (own / "PulumiPolicy.yaml").is_file() else str(PACK_DIR)
+    for pack in (own, PACK_DIR):
+        if pack is not None and (pack / "PulumiPolicy.yaml").is_file():
+            return str(pack)
+    raise BadInputError(f"no policy pack for --policy-pack: {project.shown(own / 'PulumiPolicy.yaml')} is missing "
+                        f"(`gpufleet init` writes the pack into a project that has none), or run without one: "
+                        f"--no-policy")

@@ -25,11 +25,12 @@ from typing import Any
 from gpufleet.modules.schema.stack import StackConfig
 
 from ..plan import Plan, Report
-from ..project import PACKAGE_ROOT, Project, coerce
+from ..project import CHECKOUT_ROOT, Project, coerce
 
-#: The pack's directory in gpufleet's source tree (``PulumiPolicy.yaml``, ``__main__.py``):
-#: what ``pulumi preview --policy-pack`` is given when the user's project has no pack of its own.
-PACK_DIR = PACKAGE_ROOT / "policies"
+#: The pack's directory in the checkout gpufleet runs from (``PulumiPolicy.yaml``, ``__main__.py``),
+#: what ``pulumi preview --policy-pack`` is given when the user's project has no pack of its own;
+#: None for an installed gpufleet (``gpufleet init`` writes a pack into the user's project).
+PACK_DIR = CHECKOUT_ROOT / "policies" if CHECKOUT_ROOT is not None else None
 
 
 def config_dir(project: Project | Path | None = None) -> Path:
@@ -195,10 +196,13 @@ def with_suppressions(config: dict[str, Any], suppressed: dict[str, str]) -> dic
 
 def evaluation(plan: Plan, config: dict[str, Any] | None = None):
     """Every rule's outcome on the plan (``gpufleet.policies.offline.Evaluation``): the
-    stack's pack config with its suppressions, unless ``config`` is given."""
+    stack's pack config with its suppressions, unless ``config`` is given. The suppressions
+    are those of the project the plan was rendered from (``plan.origin``), wherever the
+    current directory is; a plan without one (run from a config alone) reads the current
+    directory's project."""
     offline = importlib.import_module("gpufleet.policies.offline")
     if config is None:
-        config = pack_config(plan.config, plan.stack)
+        config = pack_config(plan.config, plan.stack, plan.origin)
     return offline.evaluate(plan.resources, config)
 
 
