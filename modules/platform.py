@@ -31,7 +31,9 @@ def cluster_name(stack: str) -> str:
     return f"gpufleet-{stack}"
 
 
-def build(cfg: StackConfig) -> StackOutputs:
+def foundation(cfg: StackConfig) -> PlatformContext:
+    """The foundation the layers build on (providers, network, cluster, node role, core add-ons,
+    node pools, the global stack's shared values): the context ``storage``, ``ml`` and ``cost`` take."""
     stack = pulumi.get_stack()
     name = cluster_name(stack)
     tagger = Tagger(cfg.tags, stack)
@@ -78,11 +80,18 @@ def build(cfg: StackConfig) -> StackOutputs:
     ctx = PlatformContext(
         cfg=cfg, stack=stack, cluster_name=name, tagger=tagger, aws_provider=aws_provider, network=network,
         cluster=cluster, node_role=node_role, system_pool=system, gpu_pools=gpu_pools, shared=shared)
+    return ctx
+
+
+def compose(cfg: StackConfig) -> tuple[PlatformContext, StackOutputs]:
+    """The whole platform: its context (components, providers) and its outputs."""
+    ctx = foundation(cfg)
+    network, cluster, node_role, gpu_pools = ctx.network, ctx.cluster, ctx.node_role, ctx.gpu_pools
     storage_out = storage.compose(ctx)
     ml_out = ml.compose(ctx)
     cost_out = cost.compose(ctx)
 
-    return StackOutputs(
+    return ctx, StackOutputs(
         cluster_name=cluster.eks.name,
         cluster_endpoint=cluster.eks.endpoint,
         kubeconfig=cluster.kubeconfig,
@@ -105,3 +114,8 @@ def build(cfg: StackConfig) -> StackOutputs:
         ml_platform=ml_out,
         cost=cost_out,
     )
+
+
+def build(cfg: StackConfig) -> StackOutputs:
+    """The whole platform; its stack outputs (what ``__main__.py`` exports)."""
+    return compose(cfg)[1]
