@@ -45,7 +45,7 @@ from gpufleet.modules import config as stack_config
 from gpufleet.modules import physical_names
 from gpufleet.modules import platform as _platform
 from gpufleet.modules.cluster import Cluster
-from gpufleet.modules.config_errors import ConfigError
+from gpufleet.modules.config_errors import ConfigError, PlatformConfigError
 from gpufleet.modules.context import PlatformContext
 from gpufleet.modules.iam import ServiceRole
 from gpufleet.modules.network import Network
@@ -54,20 +54,12 @@ from gpufleet.modules.outputs import StackOutputs
 from gpufleet.modules.schema.stack import StackConfig
 from gpufleet.modules.tags import Tagger
 
+# PlatformConfigError (a config build() refuses, one line: a ConfigError and a pulumi.RunError)
+# lives next to ConfigError, since the shipped program's config.load() raises it too; re-exported.
 __all__ = ["ConfigInput", "Platform", "PlatformConfigError", "build", "foundation", "resolve_config"]
 
 #: What :func:`build` takes as config: typed objects, a stack file, or None (the stack's own config).
 ConfigInput = Union[StackConfig, str, os.PathLike, None]
-
-
-class PlatformConfigError(ConfigError, pulumi.RunError):
-    """A config :func:`build` refuses: one line (``str()``), raised before any resource is
-    declared. A :class:`ConfigError` (source, key path, given, expected) that Pulumi reports
-    without a traceback."""
-
-    @classmethod
-    def of(cls, exc: ConfigError) -> PlatformConfigError:
-        return cls(exc.source, exc.key_path, exc.given, exc.expected, exc.more)
 
 
 @dataclass(frozen=True)
@@ -142,10 +134,11 @@ def resolve_config(config: ConfigInput = None, *, source: str | None = None) -> 
     stack = pulumi.get_stack()
     try:
         if config is None:
-            shown = source or f"{stack_config.STACKS_DIR}/Pulumi.{stack}.yaml"
-            # read from Pulumi config, cached per stack; a bad key is load()'s one-line pulumi.RunError,
-            # as in the shipped program
-            cfg = stack_config.load()
+            # read from Pulumi config, cached per stack, as the shipped program reads it: the stack
+            # file named where Pulumi finds it (the project's stackConfigDir); a bad key is load()'s
+            # one-line PlatformConfigError
+            shown = source or stack_config.program_source(stack)
+            cfg = stack_config.load(shown)
         elif isinstance(config, StackConfig):
             shown = source or typed_config.PYTHON_SOURCE
             cfg = typed_config.check(config, shown)

@@ -42,7 +42,8 @@ from .user_files import (_LOADERS, MAX_DEPTH, MAX_INT_DIGITS, MAX_JSON_BYTES, MA
                          read_text_file, read_yaml_file, shown_path)
 
 #: The stack files' folder of this repository's project (``stackConfigDir`` in its Pulumi.yaml).
-#: The CLI reads the user's project instead (:mod:`gpufleet.project`), never this package's folder.
+#: The CLI reads the user's project instead (:mod:`gpufleet.project`), never this package's folder;
+#: so does :func:`load` (:func:`program_source`), which names this folder only outside any project.
 STACKS_DIR = "stacks"
 #: The top-level keys of a Pulumi stack file (Pulumi's ``workspace.ProjectStack``).
 STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
@@ -184,10 +185,33 @@ def _failed_check(cfg: StackConfig, source: str) -> ConfigError | None:
 _loaded: dict[str, StackConfig] = {}
 
 
-def load() -> StackConfig:
-    """The current stack's validated config (read from Pulumi config once per stack)."""
+def program_source(stack: str, start: Path | None = None) -> str:
+    """How a running program's messages name ``stack``'s file: where Pulumi reads it. Pulumi
+    runs the program in its project (the directory of ``Pulumi.yaml``, or below it when
+    ``main`` says so), and the stack file is in the project's ``stackConfigDir`` or, without
+    one, next to ``Pulumi.yaml``: the project found from ``start`` (default: the current
+    directory) as the CLI finds it (:func:`gpufleet.project.find`), the file shown relative to
+    the project. ``<STACKS_DIR>/Pulumi.<stack>.yaml`` only outside any project."""
+    from gpufleet import project  # the one reader of Pulumi.yaml (no Pulumi, no CLI command, imported)
+
+    try:
+        found = project.find_optional(start)
+    except (ConfigError, OSError):  # a Pulumi.yaml Pulumi itself would have refused
+        found = None
+    if found is None:
+        return f"{STACKS_DIR}/Pulumi.{stack}.yaml"
+    return found.shown(found.stack_file(stack))
+
+
+def load(source: str | None = None) -> StackConfig:
+    """The current stack's validated config (read from Pulumi config once per stack). A bad
+    config is one :class:`PlatformConfigError` line (a :class:`ConfigError` and a
+    ``pulumi.RunError``: Pulumi prints it without a traceback) naming ``source``, by default
+    the stack's file in the current project (:func:`program_source`)."""
     import pulumi
     from pulumi.runtime import config as runtime_config
+
+    from .config_errors import PlatformConfigError
 
     stack = pulumi.get_stack()
     if stack not in _loaded:
@@ -200,12 +224,13 @@ def load() -> StackConfig:
                 raw[key] = json.loads(value) if value is not None else None
             except json.JSONDecodeError:
                 raw[key] = value
+        shown = source if source is not None else program_source(stack)
         try:
-            source = f"{STACKS_DIR}/Pulumi.{stack}.yaml"
-            _loaded[stack] = validate(raw, source)
-            check_environment(stack, _loaded[stack], source)
+            cfg = validate(raw, shown)
+            check_environment(stack, cfg, shown)
         except ConfigError as exc:
-            raise pulumi.RunError(str(exc)) from None
+            raise PlatformConfigError.of(exc) from None
+        _loaded[stack] = cfg
     return _loaded[stack]
 
 

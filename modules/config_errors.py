@@ -10,9 +10,10 @@ import difflib
 import ipaddress
 import json
 import re
+import threading
 import types
 import typing
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import annotated_types
 from pydantic import BaseModel, ValidationError
@@ -36,6 +37,45 @@ class ConfigError(Exception):
         tail = f" (and {self.more} more problem{'s' if self.more > 1 else ''})" if self.more else ""
         return (f"{_one_line(self.source, 300)}: {_one_line(self.key_path, 200)}: got {_show(self.given)}; "
                 f"expected {_one_line(self.expected, 1000)}{tail}")
+
+
+if TYPE_CHECKING:  # the class :func:`__getattr__` builds, as type checkers see it
+    import pulumi
+
+    class PlatformConfigError(ConfigError, pulumi.RunError):
+        @classmethod
+        def of(cls, exc: ConfigError) -> PlatformConfigError: ...
+
+
+_BUILDING = threading.Lock()
+
+
+def _platform_config_error() -> type[ConfigError]:
+    import pulumi
+
+    class PlatformConfigError(ConfigError, pulumi.RunError):
+        """A config a Pulumi program refuses (``config.load()`` under ``pulumi up``,
+        ``gpufleet.build()``): one line (``str()``), raised before any resource is declared. A
+        :class:`ConfigError` (source, key path, given, expected) that Pulumi reports without a
+        traceback, being a ``pulumi.RunError``."""
+
+        @classmethod
+        def of(cls, exc: ConfigError) -> PlatformConfigError:
+            return cls(exc.source, exc.key_path, exc.given, exc.expected, exc.more)
+
+    PlatformConfigError.__module__, PlatformConfigError.__qualname__ = __name__, "PlatformConfigError"
+    return PlatformConfigError
+
+
+def __getattr__(name: str) -> Any:
+    """``PlatformConfigError`` is built on first use: it derives from ``pulumi.RunError``, and
+    importing this module (the CLI does, to report a stack file) must not import Pulumi."""
+    if name == "PlatformConfigError":
+        with _BUILDING:  # one class, whichever thread asks first (``except`` matches by identity)
+            if name not in globals():
+                globals()[name] = _platform_config_error()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Shown(str):
