@@ -277,18 +277,22 @@ def _stack_templates() -> list[Template]:
     return [t for t in TEMPLATES if "stack" in placeholders(t.template)]
 
 
+def _headroom(template: Template, region: str) -> int:
+    """Characters ``template``'s limit leaves for the stack name in ``region`` (its tightest rendering)."""
+    return min(template.limit.max_len - template.room(name) for name in _renders(template, "", region))
+
+
 @cache
 def max_stack_length() -> int:
     """The longest stack name whose derived names fit every limit in every region gpufleet knows."""
     region = longest_region()
-    return min(t.limit.max_len - t.room(name)
-               for t in _stack_templates() for name in _renders(t, "", region))
+    return min(_headroom(t, region) for t in _stack_templates())
 
 
 def _binding() -> Template:
     """The template that sets :func:`max_stack_length` (for the message)."""
     region = longest_region()
-    return min(_stack_templates(), key=lambda t: min(t.limit.max_len - t.room(n) for n in _renders(t, "", region)))
+    return min(_stack_templates(), key=lambda t: _headroom(t, region))
 
 
 def stack_rule() -> str:

@@ -121,17 +121,7 @@ def environment(config: Mapping[str, Any], *props: Any, urn: Any = None) -> str 
     """The stack's environment: what the stack's name says (from ``urn``) when it says one;
     else the policy config's ``environment``; else the ``env`` cost-allocation tag of the
     resource(s) at hand (every taggable gpufleet resource carries it)."""
-    env = urn_environment(urn)
-    if env:
-        return env
-    env = config.get("environment")
-    if env:
-        return str(env)
-    for p in props:
-        value = tags_of(p).get("env")
-        if value:
-            return str(value)
-    return None
+    return _resolve_environment((urn,), config, props, tag_must_name_one=False)
 
 
 def urn_stack(urn: Any) -> str | None:
@@ -152,20 +142,34 @@ def urn_environment(urn: Any) -> str | None:
 
 def stack_environment(config: Mapping[str, Any], resources: Iterable[Any]) -> str | None:
     """The stack's environment: from its name (any resource's URN) first; else the pack
-    config's ``environment``; else the resources' ``env`` tag."""
+    config's ``environment``; else the resources' ``env`` tag (only one of :data:`ENVIRONMENTS`)."""
     resources = list(resources)
-    for r in resources:
-        env = urn_environment(getattr(r, "urn", None))
+    return _resolve_environment((getattr(r, "urn", None) for r in resources), config,
+                                (r.props for r in resources), tag_must_name_one=True)
+
+
+def _resolve_environment(urns: Iterable[Any], config: Mapping[str, Any], tagged: Iterable[Any], *,
+                         tag_must_name_one: bool) -> str | None:
+    """The order both rules above follow: the first URN whose stack name says an environment;
+    else the config's ``environment``; else the first ``env`` tag of ``tagged`` (props), which
+    with ``tag_must_name_one`` counts only when it is one of :data:`ENVIRONMENTS`."""
+    for urn in urns:
+        env = urn_environment(urn)
         if env:
             return env
     env = config.get("environment")
     if env:
         return str(env)
-    for r in resources:
-        value = tags_of(r.props).get("env")
-        if value in ENVIRONMENTS:
+    for props in tagged:
+        value = tags_of(props).get("env")
+        if value and (not tag_must_name_one or value in ENVIRONMENTS):
             return str(value)
     return None
+
+
+def chart_name(props: Any) -> str:
+    """A Helm release's chart without its repository (``oci://.../gpu-operator`` -> ``gpu-operator``)."""
+    return str(get(props, "chart", "")).rsplit("/", 1)[-1]
 
 
 def short(resource: Any) -> str:

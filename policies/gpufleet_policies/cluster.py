@@ -6,14 +6,12 @@ import ipaddress
 from datetime import date
 from typing import Any
 
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
-                           ResourceValidationPolicy)
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from gpufleet.modules import catalog
 
+from ._policy import mandatory
 from ._props import CLUSTER, environment, get, known, plain
-
-MANDATORY = EnforcementLevel.MANDATORY
 
 
 def _as_of(config) -> date:
@@ -81,10 +79,8 @@ def _network(cidr: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
 
 
 def _is_world(cidr: str) -> bool:
-    try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
-    except ValueError:
-        return False
+    net = _network(cidr)
+    return net is not None and net.prefixlen == 0
 
 
 def secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -102,28 +98,16 @@ def secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) ->
 
 
 POLICIES = [
-    ResourceValidationPolicy(
-        name="eks-version-standard-support",
-        description="The EKS cluster runs a Kubernetes version in standard support (no extended-support billing).",
-        validate=version_in_standard_support,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "asOf": {"type": "string", "description": "ISO date to judge support on (default: today)"},
-        }),
-    ),
-    ResourceValidationPolicy(
-        name="eks-endpoint-not-public",
-        description="The EKS API endpoint is not open to the internet: no 0.0.0.0/0, and an allowlist no "
-                    "broader than the environment's ceiling (ranges of /16 or narrower, 65,536 addresses in all).",
-        validate=endpoint_not_open,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={}),
-    ),
-    ResourceValidationPolicy(
-        name="eks-secrets-encryption",
-        description="Kubernetes secrets are envelope-encrypted with a KMS key.",
-        validate=secrets_encryption,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={}),
-    ),
+    mandatory(ResourceValidationPolicy, "eks-version-standard-support",
+              "The EKS cluster runs a Kubernetes version in standard support (no extended-support billing).",
+              version_in_standard_support, {
+                  "asOf": {"type": "string", "description": "ISO date to judge support on (default: today)"},
+              }),
+    mandatory(ResourceValidationPolicy, "eks-endpoint-not-public",
+              "The EKS API endpoint is not open to the internet: no 0.0.0.0/0, and an allowlist no "
+              "broader than the environment's ceiling (ranges of /16 or narrower, 65,536 addresses in all).",
+              endpoint_not_open),
+    mandatory(ResourceValidationPolicy, "eks-secrets-encryption",
+              "Kubernetes secrets are envelope-encrypted with a KMS key.",
+              secrets_encryption),
 ]

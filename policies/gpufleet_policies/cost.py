@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, StackValidationArgs,
-                           StackValidationPolicy)
+from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from . import defaults
+from ._policy import environment_property, mandatory, strings
 from ._pools import PoolFacts, pool_facts
-from ._props import HELM_RELEASE, NODE_GROUP, get, stack_environment
-
-MANDATORY = EnforcementLevel.MANDATORY
+from ._props import HELM_RELEASE, NODE_GROUP, chart_name, stack_environment
 
 
 def pool_max_monthly(facts: PoolFacts, discount: float) -> float:
@@ -82,36 +80,26 @@ def _break_even(pools: list[PoolFacts], budget: float) -> float | None:
 def cost_tool_installed(args: StackValidationArgs, report: ReportViolation) -> None:
     charts = args.get_config().get("charts") or defaults.COST_TOOL_CHARTS
     for r in args.resources:
-        if r.resource_type == HELM_RELEASE and str(get(r.props, "chart", "")).rsplit("/", 1)[-1] in charts:
+        if r.resource_type == HELM_RELEASE and chart_name(r.props) in charts:
             return
     report(f"no cost tool in the cluster: install Kubecost or OpenCost (a Helm release of chart "
            f"{' or '.join(charts)}; cost.tool in the stack config) so GPU spend is visible per team")
 
 
 POLICIES = [
-    StackValidationPolicy(
-        name="gpu-spend-within-budget",
-        description="The monthly cost of every node pool at max nodes, spot at the discount the environment's "
-                    "ceilings assume, stays within the stack's budget and the environment's ceiling.",
-        validate=gpu_spend_within_budget,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "environment": {"type": "string", "enum": ["dev", "staging", "prod"]},
-            "budgetUsd": {"type": "number", "minimum": 0,
-                          "description": "monthly USD: the stack's cost.budget_usd; counts only below the "
-                                         "environment's ceiling (modules/data/environment_ceilings.json)"},
-            "spotDiscount": {"type": "number", "minimum": 0, "maximum": 1,
-                             "description": "spot as a discount off on-demand; counts only when below the "
-                                            "environment's assumed discount (the pack never prices spot cheaper)"},
-        }),
-    ),
-    StackValidationPolicy(
-        name="cost-tool-installed",
-        description="A cost tool (Kubecost cost-analyzer or OpenCost) is installed as a Helm release.",
-        validate=cost_tool_installed,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "charts": {"type": "array", "items": {"type": "string"}, "description": "default: cost-analyzer, opencost"},
-        }),
-    ),
+    mandatory(StackValidationPolicy, "gpu-spend-within-budget",
+              "The monthly cost of every node pool at max nodes, spot at the discount the environment's "
+              "ceilings assume, stays within the stack's budget and the environment's ceiling.",
+              gpu_spend_within_budget, {
+                  "environment": environment_property(),
+                  "budgetUsd": {"type": "number", "minimum": 0,
+                                "description": "monthly USD: the stack's cost.budget_usd; counts only below the "
+                                               "environment's ceiling (modules/data/environment_ceilings.json)"},
+                  "spotDiscount": {"type": "number", "minimum": 0, "maximum": 1,
+                                   "description": "spot as a discount off on-demand; counts only when below the "
+                                                  "environment's assumed discount (the pack never prices spot cheaper)"},
+              }),
+    mandatory(StackValidationPolicy, "cost-tool-installed",
+              "A cost tool (Kubecost cost-analyzer or OpenCost) is installed as a Helm release.",
+              cost_tool_installed, {"charts": strings("default: cost-analyzer, opencost")}),
 ]

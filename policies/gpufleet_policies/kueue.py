@@ -6,14 +6,14 @@ from collections import defaultdict
 from typing import Any, Iterator, Mapping
 
 import yaml
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
-                           ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+from pulumi_policy import (ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs,
+                           StackValidationPolicy)
 
 from . import defaults
+from ._policy import mandatory
 from ._pools import gpu_pools, node_resources
-from ._props import CONFIG_MAP, HELM_RELEASE, POOL_LABEL, get, plain, quantity
+from ._props import CONFIG_MAP, HELM_RELEASE, POOL_LABEL, chart_name, get, plain, quantity
 
-MANDATORY = EnforcementLevel.MANDATORY
 KUEUE_GROUP = "kubernetes:kueue.x-k8s.io/"
 def _kind(r: Any, kind: str) -> bool:
     return r.resource_type.startswith(KUEUE_GROUP) and r.resource_type.endswith(f":{kind}")
@@ -75,7 +75,7 @@ def _timeslice_configs(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]
     data: Mapping[str, Any] = {}
     if args.resource_type == CONFIG_MAP:
         data = plain(get(args.props, "data", {})) or {}
-    elif args.resource_type == HELM_RELEASE and str(get(args.props, "chart", "")).rsplit("/", 1)[-1] == "gpu-operator":
+    elif args.resource_type == HELM_RELEASE and chart_name(args.props) == "gpu-operator":
         data = plain(get(args.props, "values.devicePlugin.config.data", {})) or {}
     for key, text in (data.items() if isinstance(data, Mapping) else []):
         if isinstance(text, str) and "timeSlicing" in text:
@@ -100,25 +100,17 @@ def timeslice_replicas(args: ResourceValidationArgs, report: ReportViolation) ->
 
 
 POLICIES = [
-    StackValidationPolicy(
-        name="kueue-quota-within-capacity",
-        description="Kueue ClusterQueue nominal quotas per flavor fit the GPU pool's max nodes x per-node resources "
-                    "(GPUs and MIG slices from the node-template tags, CPU and memory from the catalog).",
-        validate=quotas_within_capacity,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "maxQuotaPercent": {"type": "number", "minimum": 1,
-                                "description": "sum of nominal quotas as a percent of pool capacity (default 100)"},
-        }),
-    ),
-    ResourceValidationPolicy(
-        name="timeslice-replicas-bound",
-        description="GPU time-slicing shares a GPU between a bounded number of pods.",
-        validate=timeslice_replicas,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "minReplicas": {"type": "integer", "minimum": 2, "description": "default 2"},
-            "maxReplicas": {"type": "integer", "minimum": 2, "description": "default 16"},
-        }),
-    ),
+    mandatory(StackValidationPolicy, "kueue-quota-within-capacity",
+              "Kueue ClusterQueue nominal quotas per flavor fit the GPU pool's max nodes x per-node resources "
+              "(GPUs and MIG slices from the node-template tags, CPU and memory from the catalog).",
+              quotas_within_capacity, {
+                  "maxQuotaPercent": {"type": "number", "minimum": 1,
+                                      "description": "sum of nominal quotas as a percent of pool capacity (default 100)"},
+              }),
+    mandatory(ResourceValidationPolicy, "timeslice-replicas-bound",
+              "GPU time-slicing shares a GPU between a bounded number of pods.",
+              timeslice_replicas, {
+                  "minReplicas": {"type": "integer", "minimum": 2, "description": "default 2"},
+                  "maxReplicas": {"type": "integer", "minimum": 2, "description": "default 16"},
+              }),
 ]

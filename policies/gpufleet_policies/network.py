@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, StackValidationArgs,
-                           StackValidationPolicy)
+from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from . import defaults
+from ._policy import environment_property, mandatory, strings
 from ._props import get, stack_environment
 
 NAT = "aws:ec2/natGateway:NatGateway"
@@ -51,25 +51,17 @@ def nat_gateways_in_prod(args: StackValidationArgs, report: ReportViolation) -> 
 
 
 POLICIES = [
-    StackValidationPolicy(
-        name="single-nat-outside-prod",
-        description="Stacks outside prod run a single NAT gateway.",
-        validate=single_nat_outside_prod,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "environment": {"type": "string", "enum": ["dev", "staging", "prod"]},
-            "maxNatGateways": {"type": "integer", "minimum": 1, "description": "default 1"},
-            "multiNatEnvironments": {"type": "array", "items": {"type": "string"}, "description": "default prod"},
-        }),
-    ),
-    StackValidationPolicy(
-        name="nat-gateways-in-prod",
-        description="Prod reaches the internet through NAT gateways, never a NAT instance.",
-        validate=nat_gateways_in_prod,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "environment": {"type": "string", "enum": ["dev", "staging", "prod"]},
-            "natGatewayEnvironments": {"type": "array", "items": {"type": "string"}, "description": "default prod"},
-        }),
-    ),
+    mandatory(StackValidationPolicy, "single-nat-outside-prod",
+              "Stacks outside prod run a single NAT gateway.",
+              single_nat_outside_prod, {
+                  "environment": environment_property(),
+                  "maxNatGateways": {"type": "integer", "minimum": 1, "description": "default 1"},
+                  "multiNatEnvironments": strings("default prod"),
+              }),
+    mandatory(StackValidationPolicy, "nat-gateways-in-prod",
+              "Prod reaches the internet through NAT gateways, never a NAT instance.",
+              nat_gateways_in_prod, {
+                  "environment": environment_property(),
+                  "natGatewayEnvironments": strings("default prod"),
+              }),
 ]

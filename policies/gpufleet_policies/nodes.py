@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from fnmatch import fnmatch
 
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
-                           ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+from pulumi_policy import (ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs,
+                           StackValidationPolicy)
 
 from . import defaults
+from ._policy import environment_property, mandatory, strings
 from ._pools import gpu_pools, pool_facts
 from ._props import NODE_GROUP, environment, stack_environment
 
-MANDATORY = EnforcementLevel.MANDATORY
-ENV_PROP = {"environment": {"type": "string", "enum": ["dev", "staging", "prod"],
-                            "description": "the stack's environment (default: the resources' env tag)"}}
+ENV_PROP = {"environment": environment_property("the stack's environment (default: the resources' env tag)")}
 
 
 def _gpu_pool(args: ResourceValidationArgs):
@@ -124,76 +123,44 @@ def max_gpu_nodes_per_stack(args: StackValidationArgs, report: ReportViolation) 
 
 
 POLICIES = [
-    ResourceValidationPolicy(
-        name="system-pool-within-ceilings",
-        description="The system node group uses the environment's instance families, sizes and node count "
-                    "(modules/data/environment_ceilings.json).",
-        validate=system_pool_within_ceilings,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={**ENV_PROP}),
-    ),
-    ResourceValidationPolicy(
-        name="gpu-pool-scale-to-zero",
-        description="GPU node pools scale to zero (min 0) unless marked always-on.",
-        validate=scale_to_zero,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "alwaysOnPools": {"type": "array", "items": {"type": "string"},
-                              "description": "pools allowed to keep min nodes "
-                                             "(also: node label gpufleet.io/always-on=true)"},
-        }),
-    ),
-    ResourceValidationPolicy(
-        name="spot-for-training-outside-prod",
-        description="Training GPU pools (label gpufleet.io/purpose=training) use spot capacity outside prod.",
-        validate=spot_for_training,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            **ENV_PROP,
-            "onDemandEnvironments": {"type": "array", "items": {"type": "string"},
-                                     "description": "environments where training may run on-demand (default prod)"},
-        }),
-    ),
-    ResourceValidationPolicy(
-        name="no-spot-for-prod-inference",
-        description="Production inference GPU pools (label gpufleet.io/purpose=inference) never use spot.",
-        validate=no_spot_for_prod_inference,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            **ENV_PROP,
-            "environments": {"type": "array", "items": {"type": "string"},
-                             "description": "environments whose inference pools must be on-demand (default prod)"},
-        }),
-    ),
-    ResourceValidationPolicy(
-        name="gpu-instance-type-allowlist",
-        description="GPU pools use instance types allowed for the stack's environment.",
-        validate=instance_type_allowlist,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            **ENV_PROP,
-            "allowedInstanceTypes": {"type": "array", "items": {"type": "string"},
-                                     "description": "fnmatch patterns (default: per environment, see defaults.py)"},
-        }),
-    ),
-    ResourceValidationPolicy(
-        name="max-gpu-nodes-per-pool",
-        description="A GPU pool's max size stays within the environment's per-pool cap.",
-        validate=max_nodes_per_pool,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            **ENV_PROP,
-            "maxNodes": {"type": "integer", "minimum": 0, "description": "default: dev 4, staging 8, prod 16"},
-        }),
-    ),
-    StackValidationPolicy(
-        name="max-gpu-nodes-per-stack",
-        description="All GPU pools of the stack together stay within the environment's GPU node cap.",
-        validate=max_gpu_nodes_per_stack,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            **ENV_PROP,
-            "maxNodes": {"type": "integer", "minimum": 0, "description": "default: dev 8, staging 16, prod 48"},
-        }),
-    ),
+    mandatory(ResourceValidationPolicy, "system-pool-within-ceilings",
+              "The system node group uses the environment's instance families, sizes and node count "
+              "(modules/data/environment_ceilings.json).",
+              system_pool_within_ceilings, ENV_PROP),
+    mandatory(ResourceValidationPolicy, "gpu-pool-scale-to-zero",
+              "GPU node pools scale to zero (min 0) unless marked always-on.",
+              scale_to_zero, {
+                  "alwaysOnPools": strings("pools allowed to keep min nodes "
+                                           "(also: node label gpufleet.io/always-on=true)"),
+              }),
+    mandatory(ResourceValidationPolicy, "spot-for-training-outside-prod",
+              "Training GPU pools (label gpufleet.io/purpose=training) use spot capacity outside prod.",
+              spot_for_training, {
+                  **ENV_PROP,
+                  "onDemandEnvironments": strings("environments where training may run on-demand (default prod)"),
+              }),
+    mandatory(ResourceValidationPolicy, "no-spot-for-prod-inference",
+              "Production inference GPU pools (label gpufleet.io/purpose=inference) never use spot.",
+              no_spot_for_prod_inference, {
+                  **ENV_PROP,
+                  "environments": strings("environments whose inference pools must be on-demand (default prod)"),
+              }),
+    mandatory(ResourceValidationPolicy, "gpu-instance-type-allowlist",
+              "GPU pools use instance types allowed for the stack's environment.",
+              instance_type_allowlist, {
+                  **ENV_PROP,
+                  "allowedInstanceTypes": strings("fnmatch patterns (default: per environment, see defaults.py)"),
+              }),
+    mandatory(ResourceValidationPolicy, "max-gpu-nodes-per-pool",
+              "A GPU pool's max size stays within the environment's per-pool cap.",
+              max_nodes_per_pool, {
+                  **ENV_PROP,
+                  "maxNodes": {"type": "integer", "minimum": 0, "description": "default: dev 4, staging 8, prod 16"},
+              }),
+    mandatory(StackValidationPolicy, "max-gpu-nodes-per-stack",
+              "All GPU pools of the stack together stay within the environment's GPU node cap.",
+              max_gpu_nodes_per_stack, {
+                  **ENV_PROP,
+                  "maxNodes": {"type": "integer", "minimum": 0, "description": "default: dev 8, staging 16, prod 48"},
+              }),
 ]

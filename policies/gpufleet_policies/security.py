@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
-                           ResourceValidationPolicy)
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
+from ._policy import mandatory
 from ._props import get, known, number
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -30,13 +30,9 @@ def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> No
 
 
 POLICIES = [
-    ResourceValidationPolicy(
-        name="imdsv2-required",
-        description="Launch templates and instances require IMDSv2 with a hop limit of 1.",
-        validate=imdsv2_required,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "maxHopLimit": {"type": "integer", "minimum": 1, "maximum": 64, "description": "default 1"},
-        }),
-    ),
+    mandatory(ResourceValidationPolicy, "imdsv2-required",
+              "Launch templates and instances require IMDSv2 with a hop limit of 1.",
+              imdsv2_required, {
+                  "maxHopLimit": {"type": "integer", "minimum": 1, "maximum": 64, "description": "default 1"},
+              }),
 ]

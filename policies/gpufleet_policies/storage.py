@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
-                           ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+from pulumi_policy import (ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs,
+                           StackValidationPolicy)
 
+from ._policy import mandatory
 from ._props import get, known, plain
 
-MANDATORY = EnforcementLevel.MANDATORY
 EFS = "aws:efs/fileSystem:FileSystem"
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
@@ -79,27 +79,15 @@ def s3_public_access_blocked(args: StackValidationArgs, report: ReportViolation)
 
 
 POLICIES = [
-    ResourceValidationPolicy(
-        name="efs-encrypted",
-        description="EFS file systems are encrypted at rest.",
-        validate=efs_encrypted,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={}),
-    ),
-    StackValidationPolicy(
-        name="s3-encrypted",
-        description="Every S3 bucket has a server-side encryption configuration.",
-        validate=s3_encrypted,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "requireKms": {"type": "boolean", "description": "require aws:kms (default false: SSE-S3 is enough)"},
-        }),
-    ),
-    StackValidationPolicy(
-        name="s3-public-access-blocked",
-        description="Every S3 bucket blocks public access (all four settings).",
-        validate=s3_public_access_blocked,
-        enforcement_level=MANDATORY,
-        config_schema=PolicyConfigSchema(properties={}),
-    ),
+    mandatory(ResourceValidationPolicy, "efs-encrypted",
+              "EFS file systems are encrypted at rest.",
+              efs_encrypted),
+    mandatory(StackValidationPolicy, "s3-encrypted",
+              "Every S3 bucket has a server-side encryption configuration.",
+              s3_encrypted, {
+                  "requireKms": {"type": "boolean", "description": "require aws:kms (default false: SSE-S3 is enough)"},
+              }),
+    mandatory(StackValidationPolicy, "s3-public-access-blocked",
+              "Every S3 bucket blocks public access (all four settings).",
+              s3_public_access_blocked),
 ]

@@ -6,10 +6,10 @@ import json
 from functools import cache
 from pathlib import Path
 
-from pulumi_policy import (EnforcementLevel, PolicyConfigSchema, ReportViolation, ResourceValidationArgs,
-                           ResourceValidationPolicy)
+from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from . import defaults
+from ._policy import mandatory, strings
 from ._props import get, plain, tags_of
 
 DATA = Path(__file__).resolve().parent / "data" / "taggable_types.json"
@@ -50,16 +50,11 @@ def cost_allocation_tags(args: ResourceValidationArgs, report: ReportViolation) 
 
 
 POLICIES = [
-    ResourceValidationPolicy(
-        name="cost-allocation-tags",
-        description="Every taggable AWS resource carries the cost-allocation tags team, cost-center, env, project.",
-        validate=cost_allocation_tags,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=PolicyConfigSchema(properties={
-            "requiredTags": {"type": "array", "items": {"type": "string"},
-                             "description": "default: team, cost-center, env, project"},
-            "acceptProviderDefaultTags": {"type": "boolean",
-                                          "description": "count the AWS provider's default_tags (default true)"},
-        }),
-    ),
+    mandatory(ResourceValidationPolicy, "cost-allocation-tags",
+              "Every taggable AWS resource carries the cost-allocation tags team, cost-center, env, project.",
+              cost_allocation_tags, {
+                  "requiredTags": strings("default: team, cost-center, env, project"),
+                  "acceptProviderDefaultTags": {"type": "boolean",
+                                                "description": "count the AWS provider's default_tags (default true)"},
+              }),
 ]
