@@ -22,7 +22,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Mapping
 
 from . import catalog, sizing
-from .k8s_quantity import parse_quantity
+from .k8s_quantity import mebibytes, milli_value
 from .nodespec import system_spec
 from .schema.storage import scratch_pools
 
@@ -141,14 +141,6 @@ def features(cfg: "StackConfig") -> set[str]:
     return out
 
 
-def _mib(q: Any) -> int:
-    return int(parse_quantity(str(q)) / 2 ** 20)
-
-
-def _milli(q: Any) -> int:
-    return int(parse_quantity(str(q)) * 1000)
-
-
 def _container(workload_id: str, spec: Mapping[str, Any], cfg: "StackConfig") -> Container:
     req = spec["requests"]
     if req is None:
@@ -158,8 +150,8 @@ def _container(workload_id: str, spec: Mapping[str, Any], cfg: "StackConfig") ->
             sizing.platform(f"{workload_id}/{spec['name']}")
         return Container(spec["name"], spec["image"], res.cpu_millis, res.memory_mib, res.memory_limit_mib, req)
     limit = req.get("memory_limit")
-    return Container(spec["name"], spec["image"], _milli(req["cpu"]), _mib(req["memory"]),
-                     _mib(limit) if limit else None, "chart")
+    return Container(spec["name"], spec["image"], milli_value(req["cpu"]), mebibytes(req["memory"]),
+                     mebibytes(limit) if limit else None, "chart")
 
 
 def _replicas(value: Any, cfg: "StackConfig") -> int:

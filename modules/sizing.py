@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .k8s_quantity import quantity
+
 if TYPE_CHECKING:  # pragma: no cover
     from .schema.pools import SystemPool
 
@@ -92,16 +94,10 @@ def prometheus(system: "SystemPool") -> Resources:
     from . import catalog
 
     nodes = [catalog.instance_type(t) for t in system.instance_types]
-    mem = min(_mib(n.allocatable["memory"]) for n in nodes)
-    cpu = min(_milli(n.allocatable["cpu"]) for n in nodes)
+    # whole MiB and millicores of capacity, rounded down (exact: k8s_quantity.quantity)
+    mem = min(quantity(n.allocatable["memory"]) // 2**20 for n in nodes)
+    cpu = min(quantity(n.allocatable["cpu"]) * 1000 // 1 for n in nodes)
     mem_req = max(256, min(2048, int(mem * 0.15)))
     cpu_req = max(50, min(500, int(cpu * 0.05)))
     return Resources(cpu_req, mem_req, 2 * mem_req, basis="15 % of the smallest system node's memory, 5 % of its CPU")
 
-
-def _mib(q: str) -> int:
-    return int(q.removesuffix("Mi")) if q.endswith("Mi") else int(q.removesuffix("Gi")) * 1024
-
-
-def _milli(q: str) -> int:
-    return int(q.removesuffix("m")) if q.endswith("m") else int(float(q) * 1000)

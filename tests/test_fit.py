@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gpufleet import chart_render as cr
 from gpufleet.modules import catalog, fit, sizing
-from gpufleet.modules.k8s_quantity import parse_quantity
+from gpufleet.modules.k8s_quantity import mebibytes, milli_value, parse_quantity
 from gpufleet.modules.nodespec import system_spec
 
 from .conftest import shipped_plan
@@ -272,3 +272,26 @@ def test_one_more_node_always_adds_room(nodes, pods, tool):
     for k in ("cpu", "memory", "pods"):
         assert f2.margin[k] - f1.margin[k] == f1.allocatable[k] // nodes - ds[k]
         assert f2.margin[k] > f1.margin[k]
+
+
+# ---------------------------------------------------------------- exact quantities
+
+@given(st.integers(min_value=0, max_value=10**7))
+def test_millicores_and_mebibytes_are_exact(n):
+    """A request of n millicores or n MiB counts as exactly n (floats lost a unit: "4007m" was 4006)."""
+    assert milli_value(f"{n}m") == n
+    assert mebibytes(f"{n}Mi") == n
+    assert milli_value(f"{n}") == 1000 * n
+    assert mebibytes(f"{n}Ki") == -(-n // 1024)  # rounded up, never below the request
+
+
+def test_quantities_round_up_like_the_api_server():
+    assert milli_value("4007m") == 4007
+    assert milli_value("0.0001") == 1  # Quantity.MilliValue: ceil(q * 1000)
+    assert mebibytes("100M") == 96  # 95.37 MiB requested: 96 whole MiB
+
+
+def test_a_charts_request_counts_in_full():
+    spec = {"name": "c", "image": "i", "requests": {"cpu": "4007m", "memory": "100M", "memory_limit": "1Gi"}}
+    c = fit._container("w", spec, None)
+    assert (c.cpu_millis, c.memory_mib, c.memory_limit_mib) == (4007, 96, 1024)
