@@ -7,10 +7,11 @@ cannot change.
   resources' URNs and CI's approval gate (``scripts/ci_runners.py``) uses this same function,
   so a ``Pulumi.dev.yaml`` declaring ``environment: prod`` gets neither prod's allowances
   nor a deploy without prod's reviewers.
-- **Ceilings per environment** (``modules/data/environment_ceilings.json``, owned by the
-  platform team through CODEOWNERS, never by a stack): the most a stack may budget for, the
-  spot discount the guards assume (the worst case they accept, whatever the stack hopes),
-  the system pool's instance families and size, the endpoint allowlist's breadth. A stack's
+- **Ceilings per environment** (``modules/data/environment_ceilings.json``, owned like the
+  policy pack, ``policies/``, by the platform team: ``@gpufleet/platform`` in
+  ``.github/CODEOWNERS``; never by a stack): the most a stack may budget for, the spot
+  discount the guards assume (the worst case they accept, whatever the stack hopes), the
+  system pool's instance families and size, the endpoint allowlist's breadth. A stack's
   own ``cost.budget_usd`` can only be lower.
 """
 

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("policy", help="policy pack verdicts on a stack (offline), or its --policy-pack-config file")
     p.add_argument("stack", help="stack name (Pulumi.<stack>.yaml in the project's stacks dir) or path to a stack file")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--json", action="store_true", help="the verdicts as JSON ({pack, violations})")
+    mode.add_argument("--json", action="store_true",
+                      help="the verdicts as JSON, the plan's policy section: {pack, summary, violations, skipped, rules}")
     mode.add_argument("--config", action="store_true",
                       help="print the pack config derived from the stack (for pulumi preview --policy-pack-config)")
     mode.add_argument("--write-config", action="store_true",

@@ -109,42 +109,68 @@ README = "README.md"
 RULES_DOC = f"{README}#the-rules"
 CONFIG_DOC = f"{README}#config-offline-and-for-pulumi-preview"
 
-#: What to change when a rule fails (Checkov's "guide"): stack keys first, the rule's config second.
+#: Where a user's exception to a rule goes: the one entry of the stack's policy config that is
+#: not derived from the stack file (:func:`suppressions_of`; every threshold in that file is
+#: :func:`pack_config`'s, and ``gpufleet check`` calls a hand-edited value stale).
+_OR_SUPPRESS = 'or suppress the rule for this stack with a reason ("suppress" in policies/config/<stack>.json)'
+#: The thresholds a stack cannot change, and whose they are (``.github/CODEOWNERS``).
+_DEFAULTS = "the policy pack's defaults (policies/gpufleet_policies/defaults.py)"
+_CEILINGS = "the environment's ceilings (modules/data/environment_ceilings.json)"
+_ASK = "ask the platform team to change"
+#: After a change to what the pack config derives from the stack (environment, budget,
+#: always-on pools): the committed file must match again.
+_REWRITE = "then gpufleet policy <stack> --write-config"
+
+#: What to change when a rule fails (Checkov's "guide"): a key of the stack file
+#: (``gpufleet:<key path>``), else a suppression with its reason, else whom to ask. Never a
+#: threshold of the pack config: offline the pack config is derived from the stack file and
+#: the environment (:func:`pack_config`), so editing one changes nothing but makes the file
+#: stale. Rules on properties gpufleet always sets (encryption, IMDSv2, tags) fail only on
+#: resources a program of the user's own adds (the library path, ``gpufleet.build``).
 FIX_HINTS: dict[str, str] = {
-    "system-pool-within-ceilings": "pick gpufleet:pools.system instance_types, size and max within the environment's "
-                                   "ceilings (modules/data/environment_ceilings.json)",
-    "gpu-pool-scale-to-zero": "set the pool's min to 0 (gpufleet:pools.gpu[].min), or always_on: true if it must "
-                              "keep nodes running",
-    "spot-for-training-outside-prod": "set the training pool's capacity: spot (gpufleet:pools.gpu[].capacity) with at "
-                                      "least two instance_types",
-    "no-spot-for-prod-inference": "set the inference pool's capacity: on-demand (gpufleet:pools.gpu[].capacity)",
-    "gpu-instance-type-allowlist": "use an instance type the environment allows (gpufleet:pools.gpu[].instance_types), "
-                                   "or widen allowedInstanceTypes in the stack's policy config",
-    "max-gpu-nodes-per-pool": "lower the pool's max (gpufleet:pools.gpu[].max), or raise maxNodes in the stack's "
-                              "policy config",
-    "max-gpu-nodes-per-stack": "lower the GPU pools' max (gpufleet:pools.gpu[].max) so they add up to the cap, or "
-                               "raise maxNodes in the stack's policy config",
-    "gpu-spend-within-budget": "lower pool max sizes, move pools to spot, or raise gpufleet:cost.budget_usd "
-                               "(within the environment's ceiling); then gpufleet policy <stack> --write-config",
-    "cost-tool-installed": "keep the cost tool installed (Kubecost or OpenCost, gpufleet:cost.tool)",
-    "cost-allocation-tags": "set gpufleet:tags (team, cost-center, env, project) and pass tags=ctx.tagger(...) to "
-                            "the resource",
+    "system-pool-within-ceilings": "pick gpufleet:pools.system.instance_types from the environment's system "
+                                   "families and vCPU size, and keep gpufleet:pools.system.max within its node "
+                                   f"limit; these limits are in {_CEILINGS}: {_ASK} them",
+    "gpu-pool-scale-to-zero": "set the pool's gpufleet:pools.gpu[].min to 0, or gpufleet:pools.gpu[].always_on: true "
+                              f"if it must keep nodes running ({_REWRITE})",
+    "spot-for-training-outside-prod": "set the training pool's gpufleet:pools.gpu[].capacity: spot, with at least "
+                                      "two gpufleet:pools.gpu[].instance_types",
+    "no-spot-for-prod-inference": "set the inference pool's gpufleet:pools.gpu[].capacity: on-demand",
+    "gpu-instance-type-allowlist": "use instance types the environment allows in gpufleet:pools.gpu[].instance_types, "
+                                   f"{_OR_SUPPRESS}; the allowlist of each environment is in {_DEFAULTS}: {_ASK} it",
+    "max-gpu-nodes-per-pool": f"lower the pool's gpufleet:pools.gpu[].max to the cap, {_OR_SUPPRESS}; the cap of each "
+                              f"environment is in {_DEFAULTS}: {_ASK} it",
+    "max-gpu-nodes-per-stack": "lower the GPU pools' gpufleet:pools.gpu[].max so they add up to the cap, "
+                               f"{_OR_SUPPRESS}; the cap of each environment is in {_DEFAULTS}: {_ASK} it",
+    "gpu-spend-within-budget": "lower gpufleet:pools.gpu[].max (or gpufleet:pools.system.max), move pools to "
+                               "gpufleet:pools.gpu[].capacity: spot, or raise gpufleet:cost.budget_usd up to the "
+                               f"environment's ceiling ({_REWRITE}); the ceiling and the spot discount the pack "
+                               f"assumes are in modules/data/environment_ceilings.json: {_ASK} them",
+    "cost-tool-installed": "keep gpufleet:cost.tool (kubecost or opencost); a program of your own built on "
+                           "gpufleet.foundation() also composes the cost layer (compose_cost)",
+    "cost-allocation-tags": "set gpufleet:tags.team, gpufleet:tags.cost-center, gpufleet:tags.env and "
+                            "gpufleet:tags.project; a resource your own program adds takes tags=platform.tagger(name)",
     "single-nat-outside-prod": "set gpufleet:network.nat: single (or instance) outside prod",
-    "nat-gateways-in-prod": "use NAT gateways in prod (gpufleet:network.nat: per_az), not a NAT instance",
-    "eks-version-standard-support": "upgrade gpufleet:cluster.version to a version in EKS standard support "
-                                    "(modules/data/eks_versions.json)",
-    "eks-endpoint-not-public": "set gpufleet:cluster.endpoint.public: false, or narrow public_cidrs (never "
-                               "0.0.0.0/0)",
-    "eks-secrets-encryption": "keep the cluster's encryptionConfig: secrets encrypted with the stack's KMS key",
-    "imdsv2-required": "set metadataOptions httpTokens: required and httpPutResponseHopLimit: 1 on the launch "
-                       "template",
-    "efs-encrypted": "create the file system with encrypted: true (it cannot change in place: a new file system)",
-    "s3-encrypted": "add a BucketServerSideEncryptionConfiguration (aws:kms with a bucket key) for the bucket",
-    "s3-public-access-blocked": "add a BucketPublicAccessBlock with all four flags true for the bucket",
-    "kueue-quota-within-capacity": "lower the teams' shares (gpufleet:teams[].shares) or raise the pool's max so "
-                                   "the quotas fit the pool",
-    "timeslice-replicas-bound": "set the pool's replicas (gpufleet:pools.gpu[].replicas) within the bounds "
-                                "(minReplicas..maxReplicas of the stack's policy config)",
+    "nat-gateways-in-prod": "set gpufleet:network.nat: per_az (or single) in prod, never instance",
+    "eks-version-standard-support": "set gpufleet:cluster.version to a version in EKS standard support "
+                                    "(modules/data/eks_versions.json lists them)",
+    "eks-endpoint-not-public": "set gpufleet:cluster.endpoint.public: false, or narrow "
+                               "gpufleet:cluster.endpoint.public_cidrs (never 0.0.0.0/0); how broad they may be is in "
+                               f"{_CEILINGS}: {_ASK} it",
+    "eks-secrets-encryption": "gpufleet's cluster always encrypts secrets with the stack's KMS key; a cluster your "
+                              "own program adds needs encryptionConfig with resources [secrets] and a KMS key",
+    "imdsv2-required": "gpufleet's launch templates require IMDSv2; a launch template or instance your own "
+                       "program adds needs metadataOptions httpTokens: required and httpPutResponseHopLimit: 1",
+    "efs-encrypted": "gpufleet's file system (gpufleet:storage.efs) is always encrypted; one your own program adds "
+                     "needs encrypted: true (it cannot change in place: a new file system)",
+    "s3-encrypted": "gpufleet's buckets are encrypted with the stack's KMS key; a bucket your own program adds "
+                    "needs a BucketServerSideEncryptionConfiguration (aws:kms with a bucket key)",
+    "s3-public-access-blocked": "gpufleet's buckets block public access; a bucket your own program adds needs a "
+                                "BucketPublicAccessBlock with all four flags true",
+    "kueue-quota-within-capacity": "lower the teams' gpufleet:teams[].shares or raise the pool's "
+                                   "gpufleet:pools.gpu[].max so the quotas fit the pool",
+    "timeslice-replicas-bound": "set the pool's gpufleet:pools.gpu[].replicas within the bounds the message "
+                                f"names, {_OR_SUPPRESS}; the bounds are in {_DEFAULTS}: {_ASK} them",
 }
 GENERIC_HINT = "see the rule's row in the README"
 

@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..schema.stack import StackConfig
 
 BUNDLED_REGION = "us-east-1"
+#: the bundled price files, as reports name them (relative to the repository root)
+INSTANCE_PRICES = "modules/data/prices-us-east-1.json"
+UNIT_PRICES = "modules/data/unit-prices-us-east-1.json"
 #: the Price List API is served from these regions only; us-east-1 answers for all
 PRICING_ENDPOINT_REGION = "us-east-1"
 SPOT_PRODUCT = "Linux/UNIX"
@@ -129,14 +132,18 @@ def bundled() -> PriceTable:
     units = catalog.load("unit-prices-us-east-1.json")
     eks = catalog.load("eks_versions.json")
     generated = str(instances.get("generated", ""))[:10]
+    # Name the files a user can open (in the checkout and, as gpufleet/modules/data/, in the
+    # wheel) and the upstream source and date each records; never ``copied_from`` (the path
+    # scripts/import_reference.py copied it from, outside the repository).
     source = PriceSource(
-        source=(f"on-demand: {instances.get('copied_from', 'prices-us-east-1.json')} (aws/karpenter-provider-aws, "
-                f"generated {generated}); units: {units['source']}"),
+        source=(f"on-demand: {INSTANCE_PRICES}, generated {generated} from {instances['source']}; "
+                f"units: {UNIT_PRICES}, {units['date']}, from {units['source']}"),
         date=min(generated or units["date"], units["date"]),
         region=BUNDLED_REGION,
     )
-    inst_origin = f"modules/data/prices-us-east-1.json (aws/karpenter-provider-aws, generated {generated})"
-    unit_origin = f"modules/data/unit-prices-us-east-1.json (AWS price pages, {units['date']})"
+    upstream = str(instances["source"]).split(" ", 1)[0]  # the repo@commit, without its file path
+    inst_origin = f"{INSTANCE_PRICES} ({upstream}, generated {generated})"
+    unit_origin = f"{UNIT_PRICES} (AWS price pages, {units['date']})"
     eks_origin = f"modules/data/eks_versions.json (EKS pricing, {eks['date']})"
     origins = {"instances": inst_origin, **{k: unit_origin for k in units["prices"]},
                "eks_standard": eks_origin, "eks_extended": eks_origin}
