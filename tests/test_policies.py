@@ -45,7 +45,8 @@ def test_scale_to_zero_flags_a_warm_pool_unless_always_on():
     warm = find(recs, "pool-infer-l40s-ng")
     assert check("gpu-pool-scale-to-zero", warm) == [
         "GPU pool 'infer-l40s' keeps 1 node(s) running when idle (scalingConfig.minSize=1): GPU pools scale to zero; "
-        "set min 0, or mark the pool always-on (pools.gpu[].always_on: true / policy config alwaysOnPools)"]
+        "set min 0, or mark the pool always-on (gpufleet:pools.gpu[].always_on: true, then gpufleet policy <stack> "
+        "--write-config)"]
     assert check("gpu-pool-scale-to-zero", warm, {"alwaysOnPools": ["infer-l40s"]}) == []
     warm.inputs["labels"]["gpufleet.io/always-on"] = "true"
     assert check("gpu-pool-scale-to-zero", warm) == []

@@ -1,8 +1,9 @@
 """Pack defaults for thresholds that depend on the environment.
 
 A policy's config value wins; without one, the value for the stack's environment below
-is used (the environment comes from the policy config or the resources' ``env`` tag).
-``gpufleet policy config <stack>`` writes the values it derives from a stack file
+is used (the environment comes from the stack's name in the URNs, else the policy config,
+else the resources' ``env`` tag). ``gpufleet policy <stack> --write-config`` writes the
+values it derives from a stack file
 (environment, budget, always-on pools) next to these defaults, for
 ``pulumi preview --policy-pack-config``.
 """

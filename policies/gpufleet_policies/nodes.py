@@ -35,7 +35,7 @@ def scale_to_zero(args: ResourceValidationArgs, report: ReportViolation) -> None
         return
     report(f"GPU pool '{pool.pool}' keeps {_n(pool.min_size)} node(s) running when idle "
            f"(scalingConfig.minSize={_n(pool.min_size)}): GPU pools scale to zero; set min 0, "
-           f"or mark the pool always-on (pools.gpu[].always_on: true / policy config alwaysOnPools)")
+           f"or mark the pool always-on (gpufleet:pools.gpu[].always_on: true, then gpufleet policy <stack> --write-config)")
 
 
 def spot_for_training(args: ResourceValidationArgs, report: ReportViolation) -> None:
