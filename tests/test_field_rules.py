@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gpufleet.modules import catalog, nodespec
+from gpufleet.modules.checks import aws_limits
+from gpufleet.modules.nodespec import gpu_spec
 from gpufleet.modules.schema import cron, pools
 from gpufleet.modules.schema.cost import ScheduleConfig, iana_time_zones
 from gpufleet.modules.schema.pools import GpuPool, SystemPool, Taint
@@ -59,13 +61,19 @@ def test_hostile_taints_are_one_clear_error(taints, key_path, expected):
     assert_one_line_error(apply_edits("dev", [(f"{GPU0}.taints", taints)]), SRC, key_path, expected)
 
 
-def test_the_most_taints_eks_takes_pass_and_reach_the_node_group():
+def test_the_most_taints_a_pool_can_carry_pass_and_reach_the_node_group():
+    """EKS takes 50 taints per node group, but every taint is also a cluster-autoscaler
+    node-template tag on the group's ASG (at most 50 tags): the most a pool can carry is what
+    its ASG has room for (modules/checks/aws_limits.py), every one of them sent as given."""
+    cfg = validate(raw_config("dev"))
+    room = aws_limits.MAX_ASG_TAGS - aws_limits.asg_tag_count(gpu_spec(cfg.pools.gpu[0], cfg.network.azs))
+    assert 2 < room < pools.MAX_TAINTS_PER_NODE_GROUP
     taints = [{"key": f"example.com/t{i}", "value": "" if i % 2 else f"v{i}",
-               "effect": ("NoSchedule", "PreferNoSchedule", "NoExecute")[i % 3]} for i in range(49)]
+               "effect": ("NoSchedule", "PreferNoSchedule", "NoExecute")[i % 3]} for i in range(room)]
     plan = render(apply_edits("dev", [(f"{GPU0}.taints", taints)]))
     name = plan.config.pools.gpu[0].name
     ng = plan.get("aws:eks/nodeGroup:NodeGroup", f"pool-{name}-ng").inputs
-    assert len(ng["taints"]) == pools.MAX_TAINTS_PER_NODE_GROUP
+    assert len(ng["taints"]) == room + 1  # and the GPU taint, first
     assert ng["taints"][0] == {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
     assert {"key": "example.com/t1", "value": "", "effect": "PREFER_NO_SCHEDULE"} in ng["taints"]
     keys = [t["key"] for t in ng["taints"]]

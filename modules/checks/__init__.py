@@ -12,11 +12,19 @@ rules and the system-pool fit, one file per concern:
 - :mod:`.budget` – every pool priced, the expected monthly cost within the budget
   (``modules.cost.model``);
 - :mod:`.ceilings` – the environment's ceilings, the max node spend among them;
-- :mod:`.system_fit` – the add-ons' images and requests on the system pool (``modules.fit``).
+- :mod:`.system_fit` – the add-ons' images and requests on the system pool (``modules.fit``);
+
+then the service limits on what the program would send (:data:`LIMITS`, after the checks
+above, so a stack that breaks one of those gets the same message as before):
+
+- :mod:`.aws_limits` – managed node groups per cluster, the tags on each pool's Auto Scaling
+  group (``modules.nodespec.autoscaler_tags``), Pod Identity associations per cluster;
+- :mod:`.k8s_limits` – the Prometheus ConfigMap that holds every team's alert rule
+  (``modules.cost.rules``) within Kubernetes' 1 MiB.
 
 The schema imports none of them (nor the modules they read), so the two layers import each
 other in one direction only and each can be tested alone. :func:`run` runs every check in
-the fixed order of :data:`ORDER` and stops at the first failure with :class:`CheckFailed`:
+the fixed order of :data:`ORDER`, then :data:`LIMITS`, and stops at the first failure with :class:`CheckFailed`:
 the key path (the config's spelling, below the stack's root), the value given and what is
 allowed, the same parts :func:`modules.schema.base.fail` gives a field rule's error.
 :mod:`modules.config` turns it into the same one-line ``ConfigError`` (``validate`` for a
@@ -29,13 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticCustomError
 
-from . import budget, ceilings, ml, quotas, system_fit
+from . import aws_limits, budget, ceilings, k8s_limits, ml, quotas, system_fit
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..schema.stack import StackConfig
 
 #: The checks in the order they run (and the order the validator ran them in before).
 ORDER = (quotas, ml, budget, ceilings, system_fit)
+#: The service limits (``modules/data/service_limits.json``), run after :data:`ORDER`.
+LIMITS = (aws_limits, k8s_limits)
 
 
 class CheckFailed(Exception):
@@ -49,7 +59,7 @@ class CheckFailed(Exception):
 
 def run(cfg: "StackConfig") -> None:
     """Run every check on a typed config; raise :class:`CheckFailed` at the first failure."""
-    for section in ORDER:
+    for section in ORDER + LIMITS:
         try:
             section.check(cfg)
         except PydanticCustomError as exc:  # schema.base.fail: the same parts as a field rule's error

@@ -20,7 +20,16 @@ REQUIRED_LOGS: tuple[ControlPlaneLog, ...] = ("api", "audit", "authenticator")
 LOG_CHOICE_ENVIRONMENTS: tuple[str, ...] = ("dev",)
 MAX_NAT_INSTANCE_VCPU = 8
 IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+#: a service-linked role (``role/aws-service-role/...``): EKS creates no access entry for one
+SERVICE_LINKED_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/aws-service-role/")
 TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+#: AWS and Kubernetes limits on what the program sends, with their sources (``modules/data/service_limits.json``)
+LIMITS = catalog.load("service_limits.json")["limits"]
+#: EKS: "Public endpoint access CIDR ranges per cluster", 40, not adjustable
+MAX_PUBLIC_CIDRS: int = LIMITS["eks_public_access_cidrs"]["value"]
+#: EKS: "Access entries per cluster", 3,000, not adjustable; EKS itself adds one for the pools' node role
+MAX_ACCESS_ENTRIES: int = LIMITS["eks_access_entries"]["value"]
+NODE_ROLE_ACCESS_ENTRIES: int = LIMITS["eks_node_role_access_entries"]["value"]
 
 
 class CostTags(StrictModel):
@@ -101,7 +110,15 @@ class EndpointConfig(StrictModel):
     public: bool = False
     """Also expose the API publicly (never in prod), restricted to ``public_cidrs``."""
     public_cidrs: list[ipaddress.IPv4Network] = []
-    """CIDRs allowed to reach a public endpoint (never 0.0.0.0/0)."""
+    """CIDRs allowed to reach a public endpoint (never 0.0.0.0/0), at most 40 (EKS's quota per cluster, not adjustable)."""
+
+    @field_validator("public_cidrs")
+    @classmethod
+    def _most_cidrs(cls, v: list[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
+        if len(v) > MAX_PUBLIC_CIDRS:
+            fail("", len(v), f"at most {MAX_PUBLIC_CIDRS} CIDR blocks, not {len(v)} (EKS's quota of public endpoint "
+                             "access CIDR ranges per cluster, not adjustable: merge neighbouring ranges)")
+        return v
 
     @model_validator(mode="after")
     def _allowlist(self) -> "EndpointConfig":
@@ -163,7 +180,7 @@ class ClusterConfig(StrictModel):
     endpoint: EndpointConfig = EndpointConfig()
     """API endpoint access: private always, public only with an allowlist."""
     admin_arns: list[str] = Field(min_length=1)
-    """IAM roles/users given cluster-admin through EKS access entries."""
+    """IAM roles/users given cluster-admin through EKS access entries: distinct, no service-linked role, at most 2,998 with a ``deployer_arn`` of its own (EKS allows 3,000 access entries per cluster, one of them for the nodes' role)."""
     deployer_arn: str
     """The IAM role (or user) that runs ``pulumi up`` (the CI deploy role): it gets a cluster-admin access entry, and no Kubernetes call is made before that grant exists. Bootstrap admin for the cluster creator is off, so without it every Kubernetes resource fails with Unauthorized."""
     ci_runner: CiRunner = CiRunner()
@@ -193,9 +210,15 @@ class ClusterConfig(StrictModel):
     @field_validator("admin_arns")
     @classmethod
     def _arns(cls, v: list[str]) -> list[str]:
+        seen: dict[str, int] = {}
         for i, arn in enumerate(v):
             if not IAM_PRINCIPAL_ARN.match(arn):
                 fail(f"[{i}]", arn, "an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+            _not_service_linked(f"[{i}]", arn)
+            if arn in seen:
+                fail(f"[{i}]", arn, f"an ARN not already listed as admin_arns[{seen[arn]}] (EKS takes one access "
+                                    "entry per IAM principal)")
+            seen[arn] = i
         return v
 
     @field_validator("deployer_arn")
@@ -204,7 +227,21 @@ class ClusterConfig(StrictModel):
         if not IAM_PRINCIPAL_ARN.match(v):
             fail("", v, "the IAM role ARN that runs pulumi up (arn:aws:iam::<12-digit account>:role/<name>), "
                         "not an assumed-role session ARN")
+        _not_service_linked("", v)
         return v
+
+    @model_validator(mode="after")
+    def _access_entries(self) -> "ClusterConfig":
+        """One access entry per admin and for the deployer (modules/cluster.py), and the one EKS
+        adds for the pools' node role: at most EKS's quota per cluster."""
+        entries = len(set(self.admin_arns) | {self.deployer_arn}) + NODE_ROLE_ACCESS_ENTRIES
+        if entries > MAX_ACCESS_ENTRIES:
+            most = MAX_ACCESS_ENTRIES - NODE_ROLE_ACCESS_ENTRIES - (self.deployer_arn not in self.admin_arns)
+            fail("admin_arns", len(self.admin_arns),
+                 f"at most {most} admin ARNs, not {len(self.admin_arns)}: EKS allows {MAX_ACCESS_ENTRIES} access "
+                 f"entries per cluster (not adjustable), and the deployer and the nodes' role take the others "
+                 "(grant a group role instead of each person)")
+        return self
 
     @model_validator(mode="after")
     def _runner_reaches_endpoint(self) -> "ClusterConfig":
@@ -218,6 +255,12 @@ class ClusterConfig(StrictModel):
     @classmethod
     def _logs(cls, v: list[ControlPlaneLog]) -> list[ControlPlaneLog]:
         return list(dict.fromkeys(v))
+
+
+def _not_service_linked(subpath: str, arn: str) -> None:
+    if SERVICE_LINKED_ROLE.match(arn):
+        fail(subpath, arn, "an IAM role or user that is not a service-linked role (role/aws-service-role/...): "
+                           "EKS creates no access entry for a service-linked role")
 
 
 def check_logs(environment: str, logs: list[ControlPlaneLog]) -> None:

@@ -37,6 +37,11 @@ TAINT_VALUE_MAX = 63
 #: characters [A-Za-z0-9-_.] alphanumeric at both ends (k8s.io/apimachinery validation IsQualifiedName).
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+#: EKS API ``CreateNodegroup`` labels: key 1-63 characters in all (prefix included, stricter than
+#: Kubernetes' 253 + 63), value 1-63 (no empty value); ``modules/data/service_limits.json``
+_LIMITS = catalog.load("service_limits.json")["limits"]
+LABEL_KEY_MAX: int = _LIMITS["eks_nodegroup_label_key_max"]["value"]
+LABEL_VALUE_MIN, LABEL_VALUE_MAX = _LIMITS["eks_nodegroup_label_value"]["value"]
 TAINT_KEY_RULE = (f"a taint key [prefix/]name of at most {TAINT_KEY_MAX} characters in all (EKS's limit): "
                   "name of A-Z, a-z, 0-9, '-', '_', '.' and alphanumeric at both ends, "
                   "optional prefix a lowercase DNS subdomain (e.g. example.com/dedicated)")
@@ -222,10 +227,12 @@ class GpuPool(StrictModel):
     efa_az: str | None = None
     """With ``efa``: the AZ the pool is pinned to (default: the first AZ)."""
     labels: dict[str, str] = {}
-    """Extra node labels (not under the platform's own prefixes)."""
+    """Extra node labels (not under the platform's own prefixes): key at most 63 characters in all, value 1-63 (EKS's limits for node group labels)."""
     taints: list[Taint] = []
     """Extra taints, distinct keys, at most 49 (the ``nvidia.com/gpu=true:NoSchedule`` taint is always set;
-    EKS allows 50 per node group)."""
+    EKS allows 50 per node group), and fewer where the pool's Auto Scaling group would pass EC2 Auto Scaling's
+    50 tags: 5 that EKS sets and one cluster-autoscaler node-template tag per label, taint and resource (about
+    30 extra taints; ``modules/checks/aws_limits.py``)."""
 
     @field_validator("instance_types")
     @classmethod
@@ -260,9 +267,15 @@ class GpuPool(StrictModel):
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
         check_labels("", v)
-        for key in v:
+        for key, value in v.items():
             if key.startswith(RESERVED_LABEL_PREFIXES):
                 fail(f".{key}", key, f"a label key outside the prefixes the platform sets ({', '.join(RESERVED_LABEL_PREFIXES)})")
+            if len(key) > LABEL_KEY_MAX:
+                fail(f".{key}", key, f"a label key of at most {LABEL_KEY_MAX} characters in all, prefix included, not "
+                                     f"{len(key)} (EKS's limit for a node group label key)")
+            if not LABEL_VALUE_MIN <= len(value) <= LABEL_VALUE_MAX:
+                fail(f".{key}", value, f"a label value of {LABEL_VALUE_MIN}-{LABEL_VALUE_MAX} characters (EKS refuses "
+                                       "an empty node group label value)")
         return v
 
     @model_validator(mode="after")
