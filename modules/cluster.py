@@ -9,7 +9,6 @@ retention, a private endpoint (public only with an allowlist), standard support 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,17 +17,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from .iam import ServiceRole
-from .schema.foundation import ClusterConfig
+from .schema.foundation import ClusterConfig, principal_slug
 from .tags import Tagger
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 LOG_RETENTION_DAYS = {"dev": 14, "staging": 30, "prod": 365}
-
-
-def principal_slug(arn: str) -> str:
-    """A stable logical-name part for an IAM principal: ``role-PlatformAdmin``."""
-    kind, _, path = arn.split(":", 5)[-1].partition("/")
-    return re.sub(r"[^A-Za-z0-9-]", "-", f"{kind}-{path.rsplit('/', 1)[-1]}")
 
 
 def kubeconfig(name: pulumi.Input[str], endpoint: pulumi.Input[str], ca_data: pulumi.Input[str],

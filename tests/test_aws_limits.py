@@ -254,3 +254,23 @@ def test_29_gpu_pools_pass_a_30th_node_group_is_refused():
     assert_one_line_error(_gpu_pools(30), SRC, "gpufleet:pools.gpu",
                           "got 30; expected at most 29 GPU pools, not 30: each pool and the system pool is an EKS "
                           "managed node group, and EKS's quota is 30 per cluster")
+
+
+@pytest.mark.parametrize("other", ["arn:aws:iam::444455556666:role/PlatformAdmin",
+                                   "arn:aws:iam::111122223333:role/team-a/PlatformAdmin",
+                                   "arn:aws:iam::111122223333:role/Platform.Admin".replace(".", "_")])
+def test_two_admins_that_would_share_an_access_entry_name_are_refused(other):
+    """Their logical names (admin-role-PlatformAdmin) would collide: a DuplicateUrnError at deploy."""
+    raw = apply_edits("dev", [("gpufleet:cluster.admin_arns", [ADMIN, other])])
+    if other.endswith("Platform_Admin"):  # punctuation: role-Platform-Admin, not role-PlatformAdmin
+        raw = apply_edits("dev", [("gpufleet:cluster.admin_arns", ["arn:aws:iam::111122223333:role/Platform-Admin",
+                                                                  other])])
+        first = "arn:aws:iam::111122223333:role/Platform-Admin"
+    else:
+        first = ADMIN
+    slug = foundation.principal_slug(first)
+    assert slug == foundation.principal_slug(other)
+    assert_one_line_error(raw, SRC, "gpufleet:cluster.admin_arns[1]",
+                          f"got '{other}'; expected an admin whose role or user name differs from admin_arns[0] "
+                          f"({first}) in more than account, path or punctuation: both would be the access entry "
+                          f"admin-{slug}")

@@ -20,6 +20,14 @@ REQUIRED_LOGS: tuple[ControlPlaneLog, ...] = ("api", "audit", "authenticator")
 LOG_CHOICE_ENVIRONMENTS: tuple[str, ...] = ("dev",)
 MAX_NAT_INSTANCE_VCPU = 8
 IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+
+
+def principal_slug(arn: str) -> str:
+    """The logical-name part of an admin's access entry (``modules/cluster.py``):
+    ``role-PlatformAdmin``. Stable across releases, so two admin ARNs that differ only in
+    account, path or punctuation would get the same name: config refuses that pair."""
+    kind, _, path = arn.split(":", 5)[-1].partition("/")
+    return re.sub(r"[^A-Za-z0-9-]", "-", f"{kind}-{path.rsplit('/', 1)[-1]}")
 #: a service-linked role (``role/aws-service-role/...``): EKS creates no access entry for one
 SERVICE_LINKED_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/aws-service-role/")
 TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
@@ -219,6 +227,12 @@ class ClusterConfig(StrictModel):
                 fail(f"[{i}]", arn, f"an ARN not already listed as admin_arns[{seen[arn]}] (EKS takes one access "
                                     "entry per IAM principal)")
             seen[arn] = i
+            slug = principal_slug(arn)
+            twin = next((j for j, other in enumerate(v[:i]) if principal_slug(other) == slug), None)
+            if twin is not None:
+                fail(f"[{i}]", arn, f"an admin whose role or user name differs from admin_arns[{twin}] ({v[twin]}) in "
+                                    f"more than account, path or punctuation: both would be the access entry "
+                                    f"admin-{slug}")
         return v
 
     @field_validator("deployer_arn")
