@@ -6,7 +6,7 @@ result on as its ``runners`` output, a JSON object ``{stack: [labels...]}``; the
 ``runs-on: ${{ fromJSON(needs.changes.outputs.runners)[matrix.stack] }}``.
 
 The labels come from the stack file's ``gpufleet:cluster.ci_runner``, exactly as
-``modules.schema.foundation.CiRunner.runs_on`` builds them (tests/test_workflows.py checks
+``modules.schema.foundation.CiRunner.runs_on`` builds them (tests/test_workflows_runners.py checks
 that both agree, and that this script refuses what the model refuses). This file needs only
 PyYAML, so the workflow's offline job runs it without installing the project:
 

@@ -128,7 +128,7 @@ def test_priority_expander_puts_spot_pools_above_on_demand(any_stack_plan):
     asg = "eks-train-spot-0ac6e1f4-4b7e-2c1d-9a3f-1234567890ab"
     assert re.match(asg_name_pattern("train-spot"), asg)
     assert not re.match(asg_name_pattern("train"), asg)
-    # the chart's ClusterRole lets the autoscaler read it (test_chart_render): no Role of our own
+    # the chart's ClusterRole lets the autoscaler read it (test_chart_render_intent): no Role of our own
     assert not [r for r in manifests(any_stack_plan, "Role") if r["metadata"]["namespace"] == "kube-system"
                 and "cluster-autoscaler" in r["metadata"]["name"]]
 
