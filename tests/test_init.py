@@ -201,6 +201,25 @@ def test_a_projects_own_pack_is_kept(proj, capsys):
     assert (proj / "policies" / "PulumiPolicy.yaml").read_text() == "runtime: python\n"
 
 
+def test_write_config_gives_an_existing_project_its_pack_once(proj, capsys):
+    """A project that had its stacks before gpufleet was installed gets the pack with the first
+    `policy <stack> --write-config` (what `pulumi preview --policy-pack-config` needs anyway)."""
+    code = cli.main(["-C", str(proj), "policy", "dev", "--write-config"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.splitlines()[-2:] == [
+        "wrote policies/config/dev.json",
+        "wrote policies/PulumiPolicy.yaml, policies/__main__.py, policies/requirements.txt: the project's policy pack "
+        "(`pulumi preview --policy-pack policies --policy-pack-config policies/config/dev.json`)"]
+    pack = {p.name: p.read_bytes() for p in (proj / "policies").iterdir() if p.is_file()}
+    assert sorted(pack) == ["PulumiPolicy.yaml", "__main__.py", "requirements.txt"]
+    code = cli.main(["-C", str(proj), "policy", "staging", "--write-config"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.splitlines()[-1] == "wrote policies/config/staging.json"
+    assert {p.name: p.read_bytes() for p in (proj / "policies").iterdir() if p.is_file()} == pack
+
+
 def test_fleet_preview_runs_the_projects_pack_and_without_any_pack_is_one_line_exit_2(proj, capsys, monkeypatch):
     from pulumi import automation as auto
 

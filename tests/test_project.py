@@ -172,7 +172,9 @@ def test_cost_acts_on_the_users_project(user_project, capsys):
 def test_policy_write_config_writes_into_the_users_project(user_project, capsys):
     code, out, _ = run(capsys, "-C", str(user_project / "infra"), "policy", "dev", "--write-config")
     assert code == 0
-    assert out.splitlines() == [header(user_project), "wrote policies/config/dev.json"]
+    assert out.splitlines()[:2] == [header(user_project), "wrote policies/config/dev.json"]
+    assert out.splitlines()[2].startswith("wrote policies/PulumiPolicy.yaml, ")  # its first: the pack (test_init)
+    assert len(out.splitlines()) == 3
     written = json.loads((user_project / "policies" / "config" / "dev.json").read_text())
     assert written["gpu-spend-within-budget"]["budgetUsd"] == 7000  # the user's budget
     code, printed, _ = run(capsys, "-C", str(user_project), "policy", "dev", "--config")

@@ -4,6 +4,7 @@
     gpufleet policy dev --json           the plan's ``policy`` section as JSON
     gpufleet policy dev --config         the --policy-pack-config file for this stack
     gpufleet policy dev --write-config   ... written to the project's policies/config/dev.json
+                                         (and the pack itself into policies/ when the project has none)
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--config", action="store_true",
                       help="print the pack config derived from the stack (for pulumi preview --policy-pack-config)")
     mode.add_argument("--write-config", action="store_true",
-                      help="write that config to the project's policies/config/<stack>.json")
+                      help="write that config to the project's policies/config/<stack>.json (and, when the "
+                           "project has no policies/PulumiPolicy.yaml, the pack that `pulumi preview --policy-pack "
+                           "policies` runs; an existing file is never overwritten)")
     p.set_defaults(func=run)
 
 
@@ -65,8 +68,14 @@ def run(args: argparse.Namespace) -> int:
     if args.write_config:
         stack, cfg = _config(args.stack, project)
         target = policy.write_config(cfg, stack, project)
+        from .init import write_pack
+
+        pack = write_pack(project)
         project.announce()
         print(f"wrote {project.shown(target)}")
+        if pack:
+            print(f"wrote {', '.join(project.shown(p) for p in pack)}: the project's policy pack "
+                  f"(`pulumi preview --policy-pack policies --policy-pack-config {project.shown(target)}`)")
         return 0
     from .plan import _check_file
 
