@@ -26,7 +26,7 @@ from .helpers import stack_path
 DEV = stack_path("dev").read_text()
 CONFIG_LINE = DEV.splitlines().index("config:") + 1  # 1-based line of `config:` in the dev stack
 LOADERS = ["libyaml", "python"]
-#: a hang guard, not a speed target (those are in benchmarks/: every case well under 2 s)
+#: a hang guard, not a speed target (that is benchmarks/hostile.py: every case under 2 s)
 SECONDS = 30.0
 
 
