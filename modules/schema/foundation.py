@@ -219,6 +219,7 @@ class ClusterConfig(StrictModel):
     @classmethod
     def _arns(cls, v: list[str]) -> list[str]:
         seen: dict[str, int] = {}
+        slugs: dict[str, int] = {}
         for i, arn in enumerate(v):
             if not IAM_PRINCIPAL_ARN.match(arn):
                 fail(f"[{i}]", arn, "an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)")
@@ -228,8 +229,8 @@ class ClusterConfig(StrictModel):
                                     "entry per IAM principal)")
             seen[arn] = i
             slug = principal_slug(arn)
-            twin = next((j for j, other in enumerate(v[:i]) if principal_slug(other) == slug), None)
-            if twin is not None:
+            twin = slugs.setdefault(slug, i)
+            if twin != i:
                 fail(f"[{i}]", arn, f"an admin whose role or user name differs from admin_arns[{twin}] ({v[twin]}) in "
                                     f"more than account, path or punctuation: both would be the access entry "
                                     f"admin-{slug}")
