@@ -16,25 +16,6 @@ from .helpers import edit, raw_config, stack_source
 P = catalog.on_demand_prices()["prices"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def render_each_config_once():
-    """The command renders the program for every config it prices; render each config
-    once in this module (the renders are pure functions of the config)."""
-    from gpufleet import plan as planner
-
-    real, cache = planner.run_program, {}
-
-    def cached(cfg, raw, stack, shown):
-        key = (stack, json.dumps(raw, sort_keys=True, default=str))
-        if key not in cache:
-            cache[key] = real(cfg, raw, stack, shown)
-        return cache[key]
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(planner, "run_program", cached)
-        yield
-
-
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = cli.main(["cost", *argv])
     out = capsys.readouterr()

@@ -383,7 +383,7 @@ def test_run_checks_the_interpreter_and_installs_runtime_deps_only_for_commands(
     again = run_("cost", "dev", python=tmp_path / "python3.11")
     assert again.stderr == "" and len(log.read_text().splitlines()) == 1  # installed once
     tests = run_("test", "-q", python=tmp_path / "python3.11")
-    assert tests.stdout == "pytest -n 2 -q\n"
+    assert tests.stdout == "pytest -n 2 --dist worksteal -q\n"
     assert log.read_text().splitlines()[-1].endswith(f"-e {here}[test]")
 
 
