@@ -10,7 +10,6 @@ import difflib
 import ipaddress
 import json
 import re
-import threading
 import types
 import typing
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -39,42 +38,17 @@ class ConfigError(Exception):
                 f"expected {_one_line(self.expected, 1000)}{tail}")
 
 
-if TYPE_CHECKING:  # the class :func:`__getattr__` builds, as type checkers see it
-    import pulumi
-
-    class PlatformConfigError(ConfigError, pulumi.RunError):
-        @classmethod
-        def of(cls, exc: ConfigError) -> PlatformConfigError: ...
-
-
-_BUILDING = threading.Lock()
-
-
-def _platform_config_error() -> type[ConfigError]:
-    import pulumi
-
-    class PlatformConfigError(ConfigError, pulumi.RunError):
-        """A config a Pulumi program refuses (``config.load()`` under ``pulumi up``,
-        ``gpufleet.build()``): one line (``str()``), raised before any resource is declared. A
-        :class:`ConfigError` (source, key path, given, expected) that Pulumi reports without a
-        traceback, being a ``pulumi.RunError``."""
-
-        @classmethod
-        def of(cls, exc: ConfigError) -> PlatformConfigError:
-            return cls(exc.source, exc.key_path, exc.given, exc.expected, exc.more)
-
-    PlatformConfigError.__module__, PlatformConfigError.__qualname__ = __name__, "PlatformConfigError"
-    return PlatformConfigError
+if TYPE_CHECKING:  # pragma: no cover
+    from .program_errors import PlatformConfigError  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
-    """``PlatformConfigError`` is built on first use: it derives from ``pulumi.RunError``, and
-    importing this module (the CLI does, to report a stack file) must not import Pulumi."""
+    """``PlatformConfigError`` (:mod:`.program_errors`) is imported on first use: it derives
+    from ``pulumi.RunError``, and importing this module (the CLI does) must not import Pulumi."""
     if name == "PlatformConfigError":
-        with _BUILDING:  # one class, whichever thread asks first (``except`` matches by identity)
-            if name not in globals():
-                globals()[name] = _platform_config_error()
-        return globals()[name]
+        from .program_errors import PlatformConfigError
+
+        return PlatformConfigError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -190,7 +190,7 @@ def test_one_platform_config_error_class_everywhere():
     assert api.PlatformConfigError is config_errors.PlatformConfigError is gpufleet.PlatformConfigError
     assert issubclass(api.PlatformConfigError, config_errors.ConfigError)
     assert issubclass(api.PlatformConfigError, pulumi.RunError)
-    assert api.PlatformConfigError.__module__ == "gpufleet.modules.config_errors"
+    assert api.PlatformConfigError.__module__ == "gpufleet.modules.program_errors"
     with pytest.raises(AttributeError):
         config_errors.NoSuchError  # noqa: B018
 
