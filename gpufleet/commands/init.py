@@ -24,13 +24,10 @@ import argparse
 import re
 import sys
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 EXAMPLES = (("gpufleet init research-dev --region eu-west-1",
              "a new dev stack in eu-west-1 from the dev template, its policy config, then its plan"),)
-#: the policy pack's files (``gpufleet/pack_template``), written into the project's ``policies/``
-PACK_FILES = ("PulumiPolicy.yaml", "__main__.py", "requirements.txt")
 ACCOUNT_PLACEHOLDER = "123456789012"  # AWS's documentation account: valid, obviously not yours
 _ARN_ACCOUNT = re.compile(r"^(arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:)\d{12}(:)")
 #: (key path under config, what to put there): the values a team replaces before `pulumi up`
@@ -135,36 +132,13 @@ def _mark(node: Any, key: Any, text: str) -> None:
         token.value = token.value.replace("#", f"# {text};", 1)
 
 
-def write_pack(project) -> list[Path]:
-    """The policy pack ``pulumi preview --policy-pack policies`` runs, written into the
-    project's ``policies/`` when it has none (no ``PulumiPolicy.yaml``): gpufleet's rules
-    (``gpufleet.policies``), its ``requirements.txt`` pinning pulumi-policy and gpufleet at
-    this version. Never overwrites a file; returns the files written."""
-    from importlib.metadata import version
-    from string import Template
-
-    from ..project import PACK_TEMPLATE_DIR
-
-    pack = project.root / "policies"
-    if (pack / "PulumiPolicy.yaml").is_file():
-        return []
-    pack.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in PACK_FILES:
-        target = pack / name
-        if not target.exists():
-            text = (PACK_TEMPLATE_DIR / name).read_text(encoding="utf-8")
-            target.write_text(Template(text).substitute(gpufleet_version=version("gpufleet")), encoding="utf-8")
-            written.append(target)
-    return written
-
-
 def run(args: argparse.Namespace) -> int:
     from gpufleet.modules import config as stack_config
 
     from .. import plan as planner
     from ..project import TEMPLATES_DIR, of
     from ..render import pools_table
+    from ..reports import policy
     from ..replicate import BadInput, check_new_file, check_new_name, derive
     from .replicate import fleet_hint
 
@@ -187,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    pack = write_pack(project)
+    pack = policy.write_pack(project)
     project.announce()
     print(f"gpufleet init: {args.stack}, a {env} stack in {region} (AZs {', '.join(replica.config.network.azs)}, "
           f"VPC {replica.config.network.cidr}) from the {env} template")

@@ -68,9 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.write_config:
         stack, cfg = _config(args.stack, project)
         target = policy.write_config(cfg, stack, project)
-        from .init import write_pack
-
-        pack = write_pack(project)
+        pack = policy.write_pack(project)
         project.announce()
         print(f"wrote {project.shown(target)}")
         if pack:

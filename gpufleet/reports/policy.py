@@ -25,12 +25,14 @@ from typing import Any
 from gpufleet.modules.schema.stack import StackConfig
 
 from ..plan import Plan, Report
-from ..project import CHECKOUT_ROOT, Project, coerce
+from ..project import CHECKOUT_ROOT, PACK_TEMPLATE_DIR, Project, coerce
 
 #: The pack's directory in the checkout gpufleet runs from (``PulumiPolicy.yaml``, ``__main__.py``),
 #: what ``pulumi preview --policy-pack`` is given when the user's project has no pack of its own;
 #: None for an installed gpufleet (``gpufleet init`` writes a pack into the user's project).
 PACK_DIR = CHECKOUT_ROOT / "policies" if CHECKOUT_ROOT is not None else None
+#: the policy pack's files (``gpufleet/pack_template``), written into a project's ``policies/``
+PACK_FILES = ("PulumiPolicy.yaml", "__main__.py", "requirements.txt")
 
 
 def config_dir(project: Project | Path | None = None) -> Path:
@@ -90,6 +92,28 @@ def config_text(cfg: StackConfig, stack: str | None = None, project: Project | P
     """The ``--policy-pack-config`` file of a stack, as written to ``policies/config/<stack>.json``
     (with ``stack``: keeping the current file's suppressions)."""
     return json.dumps(pack_config(cfg, stack, project), indent=1, sort_keys=True) + "\n"
+
+
+def write_pack(project: Project) -> list[Path]:
+    """The policy pack ``pulumi preview --policy-pack policies`` runs, written into the
+    project's ``policies/`` when it has none (no ``PulumiPolicy.yaml``): gpufleet's rules
+    (``gpufleet.policies``), its ``requirements.txt`` pinning pulumi-policy and gpufleet at
+    this version. Never overwrites a file; returns the files written."""
+    from importlib.metadata import version
+    from string import Template
+
+    pack = project.root / "policies"
+    if (pack / "PulumiPolicy.yaml").is_file():
+        return []
+    pack.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in PACK_FILES:
+        target = pack / name
+        if not target.exists():
+            text = (PACK_TEMPLATE_DIR / name).read_text(encoding="utf-8")
+            target.write_text(Template(text).substitute(gpufleet_version=version("gpufleet")), encoding="utf-8")
+            written.append(target)
+    return written
 
 
 def write_config(cfg: StackConfig, stack: str, project: Project | Path | None = None) -> Path:
