@@ -31,13 +31,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
-from gpufleet.modules import catalog
+from gpufleet.modules import catalog, clock
 from gpufleet.modules import config as stack_config
 from gpufleet.modules.platform import cluster_name
 from gpufleet.modules.schema.stack import StackConfig
@@ -148,7 +147,7 @@ def replicate(source: str, new: str, region: str, sets: list[str] | None = None,
     src_path = source_file(source, proj.stacks_dir)
     check_new_file(new, proj)
     header = (f"# {new}: replica of stack {source} in {region}, written by `gpufleet replicate` on "
-              f"{date.today().isoformat()}.\n")
+              f"{clock.today().isoformat()}.\n")
     return derive(src_path, source, new, region, proj, sets=sets, offline=offline, azs=azs, write=write,
                   header=header)
 

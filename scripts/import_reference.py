@@ -30,11 +30,12 @@ import shutil
 import sys
 import tarfile
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from gpufleet.modules import clock
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "modules" / "data"
@@ -113,7 +114,7 @@ class JsonDoc:
     def text(self) -> str:
         doc = dict(self.doc)
         if self.dated:
-            doc[DATE_KEY] = date.today().isoformat()
+            doc[DATE_KEY] = clock.today().isoformat()
         return json.dumps(doc, indent=self.indent, sort_keys=self.sort_keys) + "\n"
 
     def write(self, target: Path) -> None:

@@ -17,10 +17,17 @@ import pytest
 
 from gpufleet import engine
 from gpufleet import plan as planner
+from gpufleet.modules import clock
 from gpufleet.modules import config as stack_config
 from gpufleet.modules import physical_names
 
-from .helpers import FIXTURE_ROOT, STACKS
+from .helpers import FIXTURE_ROOT, STACKS, TEST_TODAY
+
+# The suite's clock (modules/clock.py): every test sees the same today, whatever the machine's
+# date, and so do the commands it starts in child processes (through the environment). Tests of
+# a rule that depends on the date move it on purpose (``clock.frozen``); ``.ci/run`` runs the
+# suite once more with the machine's clock moved ahead to prove nothing reads the date elsewhere.
+os.environ[clock.ENV] = TEST_TODAY.isoformat()
 
 _plans: dict[str, planner.Plan] = {}
 
@@ -86,7 +93,7 @@ def _run_key(cfg, raw, stack: str) -> bytes | None:
         return None
     try:
         read = sorted(stack_config.program_config(raw).items())
-        what = repr((stack, read, cfg.region, os.environ.get("PULUMI_CONFIG")))
+        what = repr((stack, read, cfg.region, os.environ.get("PULUMI_CONFIG"), clock.today()))
     except (TypeError, ValueError):  # a config the program cannot be given: let it fail for real
         return None
     return hashlib.sha256(what.encode()).digest()

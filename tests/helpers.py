@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # stack files, fleet file and policy pack configs: copies of the shipped ones, kept here), so
 # that adding, replicating or editing the user's stacks never changes what the tests see
 # (DEVELOPING.md, "tests/"). `gpufleet check --all` is what guards the user's stacks.
+#: the day the suite runs on (tests/conftest.py sets the clock to it): the day the EKS calendar
+#: and the prices in modules/data were last checked; tests that depend on the date move it
+TEST_TODAY = date(2026, 12, 7)
+
 FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures" / "project"
 #: the fixture project's stackConfigDir, as its Pulumi.yaml says ("stacks")
 STACK_FOLDER = yaml.safe_load((FIXTURE_ROOT / "Pulumi.yaml").read_text())["stackConfigDir"]

@@ -23,8 +23,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from datetime import date
 from typing import Any
+
+from gpufleet.modules import clock
 
 EXAMPLES = (("gpufleet init research-dev --region eu-west-1",
              "a new dev stack in eu-west-1 from the dev template, its policy config, then its plan"),)
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         region = args.region or stack_config.read_stack_file(template, str(template)).get(stack_config.REGION_KEY)
         check_new_name(args.stack, region, project)
         check_new_file(args.stack, project, "init")
-        header = (f"# {args.stack}: a {env} stack written by `gpufleet init` on {date.today().isoformat()} from "
+        header = (f"# {args.stack}: a {env} stack written by `gpufleet init` on {clock.today().isoformat()} from "
                   f"gpufleet's {env} template.\n"
                   f"# Before `pulumi up`, replace every value marked `placeholder` (the account {ACCOUNT_PLACEHOLDER} "
                   f"in the ARNs\n# among them; README, \"Before your first `pulumi up`\"). "

@@ -265,7 +265,9 @@ def control_plane_support(version: str, on: date | None = None) -> Literal["stan
     from .. import catalog
 
     ver = catalog.eks_versions().get(version)
-    on = on or date.today()
+    from .. import clock
+
+    on = on or clock.today()
     return "extended" if ver is not None and on > ver.end_of_standard_support else "standard"
 
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from .. import catalog
+from .. import catalog, clock
 from .basis import UnitPrice, per_of
 from .model import PriceSource
 
@@ -248,7 +248,7 @@ def from_pricing_api(region: str, instance_types: Iterable[str], client: Any = N
         import boto3
 
         client = boto3.client("pricing", region_name=PRICING_ENDPOINT_REGION)
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = clock.today().isoformat()
     prices: dict[str, float] = {}
     for itype in sorted(set(instance_types)):
         resp = client.get_products(ServiceCode="AmazonEC2", Filters=_region_filters(region, itype),
@@ -328,7 +328,7 @@ def spot_history(region: str, instance_types: Iterable[str], client: Any = None,
         import boto3
 
         client = boto3.client("ec2", region_name=region)
-    end = now or datetime.now(timezone.utc)
+    end = now or clock.now()
     start = end - timedelta(days=days)
     records: dict[str, list[tuple[str, datetime, float]]] = {}
     kwargs: dict[str, Any] = {"InstanceTypes": sorted(set(instance_types)), "ProductDescriptions": [SPOT_PRODUCT],

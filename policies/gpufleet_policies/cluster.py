@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from gpufleet.modules import catalog
+from gpufleet.modules import catalog, clock
 
 from ._policy import mandatory
 from ._props import CLUSTER, environment, get, known, plain
@@ -16,7 +16,7 @@ from ._props import CLUSTER, environment, get, known, plain
 
 def _as_of(config) -> date:
     value = config.get("asOf")
-    return date.fromisoformat(value) if value else date.today()
+    return date.fromisoformat(value) if value else clock.today()
 
 
 def version_in_standard_support(args: ResourceValidationArgs, report: ReportViolation) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 from importlib import metadata
 from pathlib import Path
 
 import pulumi_aws
+
+from gpufleet.modules import clock
 
 OUT = Path(__file__).resolve().parents[1] / "gpufleet_policies" / "data" / "taggable_types.json"
 INIT = re.compile(r"def _internal_init\(")
@@ -40,7 +41,7 @@ def main() -> None:
     types = taggable_types(Path(pulumi_aws.__file__).parent)
     OUT.write_text(json.dumps({
         "source": f"pulumi-aws {metadata.version('pulumi_aws')} Python SDK: resources whose constructor takes `tags`",
-        "date": date.today().isoformat(),
+        "date": clock.today().isoformat(),
         "types": types,
     }, indent=1) + "\n")
     print(f"{len(types)} taggable resource types -> {OUT}")
