@@ -113,9 +113,11 @@ class Cluster(pulumi.ComponentResource):
                 resources=["secrets"],
             ),
             enabled_cluster_log_types=list(cfg.logs),
-            # STANDARD: EKS upgrades the cluster at the end of standard support instead of
-            # silently billing extended support (6x the control-plane price).
-            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            # EXTENDED (EKS's default): a cluster whose version leaves standard support stays on
+            # it, billed at the extended price (the estimate counts it; plan, check and the pack
+            # warn ahead), until the stack moves cluster.version. STANDARD would let EKS upgrade the
+            # cluster underneath Pulumi, and the next `pulumi up` would then ask for a downgrade.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="EXTENDED"),
             tags=tag(args.cluster_name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role]),
         )

@@ -40,7 +40,7 @@ def test_eks_versions_in_standard_support_on_a_fixed_date():
 
     versions = catalog.eks_versions()
     on = date(2026, 11, 24)
-    assert {v for v, ver in versions.items() if ver.in_standard_support(on)} == {"1.34", "1.35"}
+    assert {v for v, ver in versions.items() if ver.in_standard_support(on)} == {"1.34", "1.35", "1.36"}
 
 
 def test_every_region_lists_azs_of_its_own():

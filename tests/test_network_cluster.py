@@ -56,7 +56,9 @@ def test_cluster_is_hardened(any_stack_plan):
         assert logs == {"authenticator"}  # dev keeps the authenticator log only (README, "Cost")
     else:
         assert {"api", "audit", "authenticator"} <= logs
-    assert eks["upgradePolicy"] == {"supportType": "STANDARD"}
+    # past standard support the cluster stays on its version (billed extended) instead of being
+    # upgraded underneath Pulumi (a later `pulumi up` would ask for a downgrade)
+    assert eks["upgradePolicy"] == {"supportType": "EXTENDED"}
     assert eks["vpcConfig"]["endpointPrivateAccess"] is True
     assert "0.0.0.0/0" not in eks["vpcConfig"].get("publicAccessCidrs", [])
     key = any_stack_plan.get("aws:kms/key:Key", "cluster-secrets").inputs

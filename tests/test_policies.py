@@ -22,10 +22,12 @@ from .policy_support import check, check_stack, find, foundation, pack, record, 
 
 def test_every_policy_has_a_config_schema_a_level_and_a_unique_name():
     names = [p.name for p in pack.POLICIES]
-    assert len(names) == len(set(names)) == 21
+    assert len(names) == len(set(names)) == 22
     for p in pack.POLICIES:
         assert p.config_schema is not None, p.name
-        assert p.enforcement_level == EnforcementLevel.MANDATORY, p.name
+        # the one advisory rule: a version in extended support costs more but keeps running
+        level = EnforcementLevel.ADVISORY if p.name == "eks-version-standard-support" else EnforcementLevel.MANDATORY
+        assert p.enforcement_level == level, p.name
 
 
 def test_main_only_constructs_the_pack():
@@ -214,19 +216,38 @@ def test_single_nat_outside_prod():
     assert check_stack("single-nat-outside-prod", one, {"environment": "dev"}) == []
 
 
-def test_eks_version_in_standard_support():
+def test_eks_version_offered_refuses_only_what_eks_no_longer_or_never_offered():
     eks = find(foundation(), "cluster-eks")
     when = {"asOf": "2026-11-24"}
-    assert check("eks-version-standard-support", eks, when) == []
-    eks.inputs["version"] = "1.31"
-    assert check("eks-version-standard-support", eks, when) == [
-        "EKS cluster 'cluster-eks' runs Kubernetes 1.31, whose standard support ended 2025-11-26 (extended support "
-        "bills 6x the control-plane price); use one of: 1.34, 1.35"]
+    assert check("eks-version-offered", eks, when) == []
+    eks.inputs["version"] = "1.31"  # extended support until 2026-11-26: still offered
+    assert check("eks-version-offered", eks, when) == []
+    assert check("eks-version-offered", eks, {"asOf": "2026-11-27"}) == [
+        "EKS cluster 'cluster-eks' asks for Kubernetes 1.31; use a Kubernetes version EKS still offers on "
+        "2026-11-27 (extended support for 1.31 ended 2026-11-26, and EKS upgrades such clusters itself): "
+        "1.32, 1.33, 1.34, 1.35, 1.36 (modules/data/eks_versions.json)"]
+    eks.inputs["version"] = "1.99"
+    assert check("eks-version-offered", eks, when)[0].startswith(
+        "EKS cluster 'cluster-eks' asks for Kubernetes 1.99; use a Kubernetes version EKS offers on 2026-11-24: ")
+    eks.inputs["version"] = "1.36"
+    assert check("eks-version-offered", eks, {"asOf": "2026-05-01"}) == [
+        "EKS cluster 'cluster-eks' asks for Kubernetes 1.36; use a Kubernetes version EKS offers on 2026-05-01 "
+        "(1.36 arrives on 2026-06-03): 1.30, 1.31, 1.32, 1.33, 1.34, 1.35 (modules/data/eks_versions.json)"]
+
+
+def test_eks_version_in_standard_support_is_advisory_and_warns_ahead():
+    eks = find(foundation(), "cluster-eks")
     eks.inputs["version"] = "1.35"
-    eks.inputs["upgradePolicy"]["supportType"] = "EXTENDED"
-    assert check("eks-version-standard-support", eks, when) == [
-        "EKS cluster 'cluster-eks' has upgradePolicy.supportType EXTENDED: it would bill extended support after "
-        "standard support ends; use STANDARD"]
+    assert check("eks-version-standard-support", eks, {"asOf": "2026-11-24"}) == []
+    assert check("eks-version-standard-support", eks, {"asOf": "2027-01-01"}) == [
+        "EKS cluster 'cluster-eks': Kubernetes 1.35 leaves EKS standard support in 85 day(s), on 2027-03-27 "
+        "(then extended-support billing): upgrade to 1.36"]
+    assert check("eks-version-standard-support", eks, {"asOf": "2027-03-28"}) == [
+        "EKS cluster 'cluster-eks': Kubernetes 1.35 left EKS standard support on 2027-03-27: the control plane "
+        "bills the extended-support price until upgrade to 1.36 (EKS upgrades it itself after 2028-03-27)"]
+    # the cluster stays on its version past standard support (EKS's default) rather than being
+    # upgraded underneath Pulumi
+    assert eks.inputs["upgradePolicy"] == {"supportType": "EXTENDED"}
 
 
 def test_eks_endpoint_not_open_to_the_world():

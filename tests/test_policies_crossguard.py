@@ -111,6 +111,7 @@ def test_main_serves_the_pack_over_grpc():
     assert info.name == "gpufleet"
     served = {p.name: p for p in info.policies}
     assert set(served) == {p.name for p in pack.POLICIES}
-    assert all(p.enforcementLevel == proto.MANDATORY for p in served.values())
+    assert {n: p.enforcementLevel for n, p in served.items() if p.enforcementLevel != proto.MANDATORY} == {
+        "eks-version-standard-support": proto.ADVISORY}
     schema = served["gpu-spend-within-budget"].configSchema
     assert set(schema.properties) == {"environment", "budgetUsd", "spotDiscount"}

@@ -55,7 +55,7 @@ def test_rules_read_the_real_resources_of_the_dev_plan(dev_plan):
     assert any("flavor 'train-spot'" in m and "nvidia.com/gpu" in m for m in by_policy["kueue-quota-within-capacity"])
     assert by_policy["gpu-instance-type-allowlist"] == [
         "GPU pool 'train-spot' uses g6.12xlarge, g6.24xlarge, not allowed in dev (allowed: g6.xlarge)"]
-    assert "standard support ended 2027-03-27" in by_policy["eks-version-standard-support"][0]
+    assert "left EKS standard support on 2027-03-27" in by_policy["eks-version-standard-support"][0]
 
 
 def test_prod_scale_to_zero_knows_its_always_on_pool(prod_plan):
@@ -126,7 +126,7 @@ def test_policy_command_prints_the_verdicts(capsys):
     assert cli.main(["policy", "staging"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("project gpufleet (")
-    assert out[1] == "Policy pack gpufleet: 21 rules: 21 passed, 0 failed (0 mandatory), 0 skipped"
+    assert out[1] == "Policy pack gpufleet: 22 rules: 22 passed, 0 failed (0 mandatory), 0 skipped"
     assert cli.main(["policy", "staging", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["violations"] == [] and doc["summary"] == {"rules": 21, "passed": 21, "failed": 0, "skipped": 0}
+    assert doc["violations"] == [] and doc["summary"] == {"rules": 22, "passed": 22, "failed": 0, "skipped": 0}

@@ -176,8 +176,10 @@ FIX_HINTS: dict[str, str] = {
                             "gpufleet:tags.project; a resource your own program adds takes tags=platform.tagger(name)",
     "single-nat-outside-prod": "set gpufleet:network.nat: single (or instance) outside prod",
     "nat-gateways-in-prod": "set gpufleet:network.nat: per_az (or single) in prod, never instance",
-    "eks-version-standard-support": "set gpufleet:cluster.version to a version in EKS standard support "
-                                    "(modules/data/eks_versions.json lists them)",
+    "eks-version-offered": "set gpufleet:cluster.version to a version EKS offers today, one minor version above "
+                           "the cluster's at a time (modules/data/eks_versions.json lists them)",
+    "eks-version-standard-support": "move gpufleet:cluster.version up one minor version (the warning names it); "
+                                    "until then the control plane bills the extended-support price",
     "eks-endpoint-not-public": "set gpufleet:cluster.endpoint.public: false, or narrow "
                                "gpufleet:cluster.endpoint.public_cidrs (never 0.0.0.0/0); how broad they may be is in "
                                f"{_CEILINGS}: {_ASK} it",

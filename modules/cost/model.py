@@ -262,13 +262,11 @@ def tool_volumes(cost: "CostConfig") -> dict[str, int]:
 
 
 def control_plane_support(version: str, on: date | None = None) -> Literal["standard", "extended"]:
-    from .. import catalog
+    """Which price the control plane bills on ``on`` (default: the clock's today): extended once
+    the version's standard support has ended (``modules/eks_support.py``)."""
+    from ..eks_support import support
 
-    ver = catalog.eks_versions().get(version)
-    from .. import clock
-
-    on = on or clock.today()
-    return "extended" if ver is not None and on > ver.end_of_standard_support else "standard"
+    return "extended" if support(version, on).phase in ("extended", "ended") else "standard"
 
 
 #: resource types the model prices when it is given the plan's resources (beyond what

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import date
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -184,7 +183,7 @@ class ClusterConfig(StrictModel):
     """The EKS control plane."""
 
     version: str
-    """Kubernetes minor version, in EKS standard support (``modules/data/eks_versions.json``)."""
+    """Kubernetes minor version that EKS offers (``modules/data/eks_versions.json``): in standard support, or in extended support (billed at the extended price; ``plan`` and ``check`` warn and name the version to move to). A new stack starts on the newest version in standard support; a control-plane upgrade moves one minor version at a time and rolls every node group onto it."""
     endpoint: EndpointConfig = EndpointConfig()
     """API endpoint access: private always, public only with an allowlist."""
     admin_arns: list[str] = Field(min_length=1)
@@ -203,16 +202,12 @@ class ClusterConfig(StrictModel):
     @field_validator("version", mode="before")
     @classmethod
     def _version(cls, v: object) -> str:
+        from ..eks_support import refusal
+
         v = str(v)
-        versions = catalog.eks_versions()
-        today = date.today()
-        supported = [k for k, ver in versions.items() if ver.in_standard_support(today)]
-        if v not in versions:
-            raise ValueError(f"one of the EKS versions in standard support: {', '.join(supported)}")
-        if not versions[v].in_standard_support(today):
-            raise ValueError(
-                f"a version in EKS standard support (this one ended {versions[v].end_of_standard_support}); "
-                f"supported: {', '.join(supported)}")
+        problem = refusal(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("admin_arns")

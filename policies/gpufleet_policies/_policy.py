@@ -1,4 +1,4 @@
-"""How the pack declares a rule: every policy is mandatory and has a config schema (an empty
+"""How the pack declares a rule: every policy is mandatory (but the few ``ADVISORY_POLICIES``) and has a config schema (an empty
 one when it takes no settings; ``tests/test_policies.py`` holds the pack to both), and the
 config properties several rules share are written once here."""
 
@@ -13,12 +13,27 @@ from ._props import ENVIRONMENTS
 
 P = TypeVar("P", ResourceValidationPolicy, StackValidationPolicy)
 
+#: the rules that warn instead of blocking: a version in extended support is a running cluster
+#: that costs more, not one to stop deploying (the mandatory ``eks-version-offered`` refuses one
+#: EKS no longer offers)
+ADVISORY_POLICIES = ("eks-version-standard-support",)
+
 
 def mandatory(kind: type[P], name: str, description: str, validate: Callable[..., Any],
               properties: Mapping[str, Any] | None = None) -> P:
     """A ``ResourceValidationPolicy`` or ``StackValidationPolicy`` of the pack."""
     return kind(name=name, description=description, validate=validate,
                 enforcement_level=EnforcementLevel.MANDATORY,
+                config_schema=PolicyConfigSchema(properties=dict(properties or {})))
+
+
+def advisory(kind: type[P], name: str, description: str, validate: Callable[..., Any],
+             properties: Mapping[str, Any] | None = None) -> P:
+    """A rule of the pack that warns and never blocks (``ADVISORY_POLICIES`` lists them all)."""
+    if name not in ADVISORY_POLICIES:
+        raise ValueError(f"{name} is not in ADVISORY_POLICIES")
+    return kind(name=name, description=description, validate=validate,
+                enforcement_level=EnforcementLevel.ADVISORY,
                 config_schema=PolicyConfigSchema(properties=dict(properties or {})))
 
 

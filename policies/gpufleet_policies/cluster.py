@@ -8,9 +8,9 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from gpufleet.modules import catalog, clock
+from gpufleet.modules import clock, eks_support
 
-from ._policy import mandatory
+from ._policy import advisory, mandatory
 from ._props import CLUSTER, environment, get, known, plain
 
 
@@ -19,27 +19,37 @@ def _as_of(config) -> date:
     return date.fromisoformat(value) if value else clock.today()
 
 
-def version_in_standard_support(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _cluster_version(args: ResourceValidationArgs) -> str | None:
     if args.resource_type != CLUSTER:
-        return
+        return None
     version = get(args.props, "version")
-    today = _as_of(args.get_config())
-    versions = catalog.eks_versions()
-    supported = [v for v, info in versions.items() if info.in_standard_support(today)]
-    if known(version) and version is not None:
-        info = versions.get(str(version))
-        if info is None:
-            report(f"EKS cluster '{args.name}' asks for Kubernetes {version}, unknown to the EKS release "
-                   f"calendar (modules/data/eks_versions.json); use one in standard support: {', '.join(supported)}")
-        elif not info.in_standard_support(today):
-            when = (f"ended {info.end_of_standard_support}" if today > info.end_of_standard_support
-                    else f"starts {info.released}")
-            report(f"EKS cluster '{args.name}' runs Kubernetes {version}, whose standard support {when} "
-                   f"(extended support bills 6x the control-plane price); use one of: {', '.join(supported)}")
-    support = get(args.props, "upgradePolicy.supportType")
-    if support == "EXTENDED":
-        report(f"EKS cluster '{args.name}' has upgradePolicy.supportType EXTENDED: it would bill extended "
-               f"support after standard support ends; use STANDARD")
+    return str(version) if known(version) and version is not None else None
+
+
+def version_offered(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory: EKS offers the version on the day (``modules/eks_support.py``: in the calendar,
+    released, not past extended support)."""
+    version = _cluster_version(args)
+    if version is None:
+        if args.resource_type == CLUSTER and not known(get(args.props, "version")):
+            report(f"EKS cluster '{args.name}': cannot verify its Kubernetes version, which is not known "
+                   f"at preview; set cluster.version to a literal version")
+        return
+    problem = eks_support.refusal(version, _as_of(args.get_config()))
+    if problem:
+        report(f"EKS cluster '{args.name}' asks for Kubernetes {version}; use {problem} "
+               f"(modules/data/eks_versions.json)")
+
+
+def version_in_standard_support(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Advisory: the version is in standard support; in extended support the cluster still runs
+    but bills the extended price, and from 90 days before the end the pack says so too."""
+    version = _cluster_version(args)
+    if version is None:
+        return
+    warning = eks_support.support(version, _as_of(args.get_config())).warning()
+    if warning:
+        report(f"EKS cluster '{args.name}': {warning}")
 
 
 def endpoint_not_open(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -98,11 +108,18 @@ def secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) ->
 
 
 POLICIES = [
-    mandatory(ResourceValidationPolicy, "eks-version-standard-support",
-              "The EKS cluster runs a Kubernetes version in standard support (no extended-support billing).",
-              version_in_standard_support, {
+    mandatory(ResourceValidationPolicy, "eks-version-offered",
+              "The EKS cluster runs a Kubernetes version EKS offers: in its calendar, released, and not past "
+              "extended support.",
+              version_offered, {
                   "asOf": {"type": "string", "description": "ISO date to judge support on (default: today)"},
               }),
+    advisory(ResourceValidationPolicy, "eks-version-standard-support",
+             "The EKS cluster's Kubernetes version is in standard support (extended support bills 6x the "
+             "control-plane price), with more than 90 days of it left.",
+             version_in_standard_support, {
+                 "asOf": {"type": "string", "description": "ISO date to judge support on (default: today)"},
+             }),
     mandatory(ResourceValidationPolicy, "eks-endpoint-not-public",
               "The EKS API endpoint is not open to the internet: no 0.0.0.0/0, and an allowlist no "
               "broader than the environment's ceiling (ranges of /16 or narrower, 65,536 addresses in all).",
