@@ -205,8 +205,8 @@ def check_stack(stack_or_path: str, project: Project) -> StackResult:
     except Exception as exc:  # noqa: BLE001 - every stack is reported, whatever happens to one
         return crashed("config", exc)
     warnings = [Finding("config", "warning", w.removeprefix("warning: ").removeprefix(f"{shown}: "), file,
-                        line_of("gpufleet:storage.buckets.grants"), "storage.buckets.grants", check="config")
-                for w in getattr(planner, "storage_warnings", lambda *_: [])(cfg, shown)]
+                        line_of(key), key.removeprefix("gpufleet:"), check="config")
+                for key, w in planner.config_warnings(cfg, shown)]
     add("config", WARN if warnings else PASS,
         f"{cfg.environment} in {cfg.region}, {len(cfg.pools.gpu)} GPU pools, {len(cfg.teams)} teams"
         + (f", {len(warnings)} warning(s)" if warnings else ""), *warnings)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .diff_plan import Placeholders, Resource, covered, is_legacy, key, leaf_changes, value_changes
-from .diff_rules import Reason, replacements, same_references
+from .diff_rules import Reason, replacements, same_references, update_note
 from .exit_codes import BadInputError
 
 
@@ -137,8 +137,8 @@ def compare(base_doc: dict[str, Any], head_doc: dict[str, Any], base: str = "bas
         o, n = old[bk], new[hk]
         skipped = [*(n.options.get("ignore_changes", []) or []), *same_references(o, n, pairs, replaced)]
         paths = [p for p in leaf_changes(o.inputs, n.inputs) if not covered(p, skipped)]
-        values = [Reason(p, shown(b), shown(h)) for p, b, h in value_changes(o.inputs, n.inputs)
-                  if not covered(p, skipped)]
+        values = [Reason(p, shown(b), shown(h), update_note(n.doc["type"], p, b, h))
+                  for p, b, h in value_changes(o.inputs, n.inputs) if not covered(p, skipped)]
         common = {"key": hk, "urn": n.doc["urn"], "type": n.doc["type"],
                   "name": n.doc.get("name", hk.rsplit("::", 1)[-1]), "paths": paths, "values": values, **_kept(o),
                   "renamed_from": o.doc["urn"] if bk != hk else None}

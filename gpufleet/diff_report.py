@@ -123,7 +123,10 @@ def text(result: PlanDiff, allowed: bool = False) -> str:
             for c in items:
                 moved = f"  (renamed through an alias from {c.renamed_from})" if c.renamed_from else ""
                 lines.append(f"  {mark} {_resource(c)}{moved}{_suffix(c)}")
-                lines += [line for v in c.values for line in value_text(v, "       ")]
+                for v in c.values:
+                    lines += value_text(v, "       ")
+                    if v.why and action == "update":
+                        lines.append(f"         why: {v.why}")
     lines += ["", verdict(result, allowed)]
     return "\n".join(lines)
 
@@ -169,6 +172,8 @@ def markdown(result: PlanDiff, allowed: bool = False) -> str:
                         details += [f"    - `{_cell(line)}`" for line in line_changes(v)]
                     else:
                         details.append(f"  - `{v.path}`: `{_cell(show(v.base, 80))}` → `{_cell(show(v.head, 80))}`")
+                    if v.why and action == "update":
+                        details.append(f"    - why: {_cell(v.why)}")
             details.append("")
     if details:
         lines += ["<details><summary>All changes</summary>", "", *details, "</details>", ""]

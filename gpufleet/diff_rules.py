@@ -10,6 +10,7 @@ and says why, in words, for each one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -175,3 +176,43 @@ def _rule_why(rule: Rule, typ: str) -> str:
                 f"{noun} and creates a new one")
     return (f"replace-on-change: {rule.path} cannot be updated in place; the provider deletes the {noun} and "
             f"creates a new one")
+
+
+# ---------------------------------------------------------------- in-place updates worth explaining
+
+def _minor(value: Any) -> int | None:
+    text = str(value or "")
+    parts = text.split(".")
+    return int(parts[1]) if len(parts) == 2 and parts[0] == "1" and parts[1].isdigit() else None
+
+
+def _cluster_upgrade(base: Any, head: Any) -> str:
+    step = (_minor(head) or 0) - (_minor(base) or 0)
+    if step > 1:
+        return (f"EKS refuses this: a control-plane upgrade moves one minor version at a time ({base} -> "
+                f"1.{(_minor(base) or 0) + 1} first, then on); split it into one stack change per version")
+    if step < 0:
+        return "EKS cannot downgrade a control plane: the update fails (a new cluster would be needed)"
+    return ("control-plane upgrade in place (EKS: one minor version at a time, about 10 to 25 minutes; the API stays "
+            "up); the node groups and the unpinned add-ons follow it, below")
+
+
+#: (type, property) -> why an in-place change of it matters, given the old and new values. The
+#: roll that a Kubernetes upgrade sets off (EKS user guide "Update existing cluster to new
+#: Kubernetes version" and "Update a managed node group for your cluster").
+UPDATE_NOTES: dict[tuple[str, str], Callable[[Any, Any], str]] = {
+    ("aws:eks/cluster:Cluster", "version"): _cluster_upgrade,
+    ("aws:eks/nodeGroup:NodeGroup", "version"): lambda base, head: (
+        f"rolling update of the nodes onto Kubernetes {head}'s newest AMI release, after the control plane: EKS "
+        f"adds new nodes, cordons and drains the old ones (updateConfig.maxUnavailable at a time; pods get their "
+        f"PodDisruptionBudgets and a 15-minute grace) and removes them"),
+    ("aws:eks/addon:Addon", "addonVersion"): lambda base, head: (
+        "the add-on moves to EKS's default version for the new Kubernetes version, in place, after the control "
+        "plane (a version pinned in cluster.addon_versions or storage.addon_versions stays where it is pinned)"),
+}
+
+
+def update_note(typ: str, path: str, base: Any, head: Any) -> str:
+    """Why an in-place change matters ('' for most)."""
+    note = UPDATE_NOTES.get((typ, path))
+    return note(base, head) if note else ""

@@ -157,6 +157,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             value = f"ami-0{zlib.crc32(name.encode()):08x}{zlib.crc32(name[::-1].encode()):08x}"
             return {"arn": f"arn:aws:ssm:{self.region}::parameter{name}", "id": name, "name": name, "type": "String",
                     "value": value, "insecureValue": value, "version": 1, "withDecryption": True}, []
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            # EKS's default version of an add-on for a Kubernetes version (DescribeAddonVersions):
+            # a stand-in that names both, so a plan shows the add-on following cluster.version
+            addon, k8s = str(args.args.get("addonName", "")), str(args.args.get("kubernetesVersion", ""))
+            version = f"{addon}-default-for-{k8s}"
+            return {"addonName": addon, "id": addon, "kubernetesVersion": k8s,
+                    "mostRecent": bool(args.args.get("mostRecent", False)), "version": version}, []
         return {}, []
 
 

@@ -16,6 +16,7 @@ import pulumi
 
 from gpufleet.modules import config as stack_config
 from gpufleet.modules import physical_names
+from gpufleet.modules.eks_support import support
 from gpufleet.modules.outputs import StackOutputs
 from gpufleet.modules.schema.stack import StackConfig
 
@@ -152,6 +153,17 @@ def storage_warnings(cfg: StackConfig, shown: str) -> list[str]:
             f"but not team {team}: it gets no access to the datasets and models buckets (add "
             f"{{team: {team}, datasets: read, models: read-write}} to grant the defaults, or datasets: none, "
             f"models: none to say it is meant)" for team in missing]
+
+
+def config_warnings(cfg: StackConfig, shown: str) -> list[tuple[str, str]]:
+    """Every warning a valid stack gets, as (key path, one line for stderr): the storage grants
+    above, and the EKS calendar (``modules/eks_support.py``: a version in extended support, or
+    within its last days of standard support)."""
+    found = [("gpufleet:storage.buckets.grants", w) for w in storage_warnings(cfg, shown)]
+    eks = support(cfg.cluster.version).warning()
+    if eks:
+        found.append(("gpufleet:cluster.version", f"warning: {shown}: gpufleet:cluster.version: {eks}"))
+    return found
 
 
 def add_reports(plan: Plan) -> Plan:

@@ -38,6 +38,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from gpufleet.modules import catalog, clock
 from gpufleet.modules import config as stack_config
+from gpufleet.modules.eks_support import default_version
 from gpufleet.modules.platform import cluster_name
 from gpufleet.modules.schema.stack import StackConfig
 
@@ -183,6 +184,7 @@ def derive(src_path: Path, source: str, new: str, region: str, proj: Project, *,
     changes += free_vpc_range(raw, src_cfg.network.cidr, taken)
     if edit is not None:
         changes += edit(raw, src_cfg)
+    changes += newest_version(raw)
     for expr in sets or []:
         path, value = parse_set(expr)
         old = set_path(raw, path, value)
@@ -199,6 +201,19 @@ def derive(src_path: Path, source: str, new: str, region: str, proj: Project, *,
     if write:
         write_stack(replica)
     return replica
+
+
+def newest_version(raw: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """A new stack starts its cluster on the newest Kubernetes version in EKS standard support
+    (``modules/eks_support.py``), whatever the stack it comes from runs; ``--set
+    cluster.version=...`` (applied after this) keeps another one."""
+    cluster = raw.get("gpufleet:cluster")
+    newest = default_version()
+    if not isinstance(cluster, dict) or newest is None or str(cluster.get("version")) == newest:
+        return []
+    old = cluster.get("version")
+    cluster["version"] = styled(old, newest)
+    return [("gpufleet:cluster.version (newest in EKS standard support)", old, newest)]
 
 
 def write_stack(replica: Replica) -> None:

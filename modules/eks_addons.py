@@ -45,12 +45,30 @@ def addon_configuration(addon: str) -> str | None:
     return None
 
 
+def default_version(addon: str, kubernetes_version: str | None,
+                    parent: pulumi.Resource) -> pulumi.Output[str] | None:
+    """EKS's default version of ``addon`` for the cluster's Kubernetes version (the
+    aws:eks/getAddonVersion data source, ``mostRecent: false``), for every EKS add-on the
+    platform does not pin. Without it the provider keeps the version the add-on was created
+    with, and an upgraded control plane runs, say, kube-proxy of the minor version before
+    (outside its supported skew)."""
+    if kubernetes_version is None:
+        return None
+    return aws.eks.get_addon_version_output(
+        addon_name=addon, kubernetes_version=kubernetes_version, most_recent=False,
+        opts=pulumi.InvokeOutputOptions(parent=parent)).version
+
+
 @dataclass(frozen=True)
 class CoreAddonsArgs:
     cluster_name: pulumi.Input[str]
     tagger: Tagger
     addons: Sequence[str] = NODE_PREREQUISITES
     versions: Mapping[str, str] = field(default_factory=dict)
+    #: the cluster's Kubernetes version: an add-on not pinned in ``versions`` runs EKS's default
+    #: version for it (``DescribeAddonVersions``' default), so a control-plane upgrade moves it
+    #: too; a pinned one stays where the stack pins it (``plan``/``diff`` say so)
+    kubernetes_version: str | None = None
     #: what the add-ons wait for (the system node group, for ``AFTER_NODES``)
     nodes: Sequence[pulumi.Resource] = ()
 
@@ -67,7 +85,7 @@ class CoreAddons(pulumi.ComponentResource):
                 f"{name}-{addon}",
                 cluster_name=args.cluster_name,
                 addon_name=addon,
-                addon_version=args.versions.get(addon),
+                addon_version=args.versions.get(addon) or default_version(addon, args.kubernetes_version, self),
                 configuration_values=addon_configuration(addon),
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",

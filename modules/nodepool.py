@@ -36,6 +36,10 @@ class NodePoolArgs:
     tagger: Tagger
     #: what must exist before a node boots (the networking add-ons: see ``eks_addons``)
     after: Sequence[pulumi.Resource] = ()
+    #: the cluster's Kubernetes version: the node group follows a control-plane upgrade (EKS
+    #: rolls its nodes onto the latest AMI release of that version, ``update_config`` at a
+    #: time) instead of staying on the version it was created with
+    kubernetes_version: str | None = None
     #: a night/weekend scale-down owns the Auto Scaling group's min, max and desired
     #: (``modules/cost/schedules.py``): the node group sets them at creation only
     scheduled: bool = False
@@ -138,6 +142,8 @@ class NodePool(pulumi.ComponentResource):
             instance_types=list(spec.instance_types),
             capacity_type=spec.capacity_type,
             ami_type=spec.ami_type,
+            # no release_version: a changed version takes the newest AMI release EKS has for it
+            version=args.kubernetes_version,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=spec.min_size, max_size=spec.max_size, desired_size=spec.min_size),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),

@@ -57,20 +57,22 @@ def foundation(cfg: StackConfig) -> PlatformContext:
     # networking first: a node boots with prefix delegation already on (see eks_addons)
     core = CoreAddons("core", CoreAddonsArgs(
         cluster_name=cluster.eks.name, tagger=tagger, addons=NODE_PREREQUISITES,
-        versions=cfg.cluster.addon_versions), opts=on_aws)
+        versions=cfg.cluster.addon_versions, kubernetes_version=cfg.cluster.version), opts=on_aws)
 
     def pool(spec):
         return NodePool(f"pool-{spec.name}", NodePoolArgs(
             spec=spec, cluster_name=cluster.eks.name, node_role_arn=node_role.role.arn,
             subnets={az: s.id for az, s in network.private_subnets.items()}, vpc_id=network.vpc.id,
             cluster_security_group_id=cluster.security_group_id, tagger=tagger,
-            after=list(core.addons.values()), scheduled=spec.name in scheduled_pool_names(cfg)), opts=on_aws)
+            after=list(core.addons.values()), scheduled=spec.name in scheduled_pool_names(cfg),
+            kubernetes_version=cfg.cluster.version), opts=on_aws)
 
     system = pool(system_spec(cfg.pools.system))
     gpu_pools = {p.name: pool(gpu_spec(p, cfg.network.azs)) for p in cfg.pools.gpu}
     CoreAddons("core-dns", CoreAddonsArgs(
         cluster_name=cluster.eks.name, tagger=tagger, addons=AFTER_NODES,
-        versions=cfg.cluster.addon_versions, nodes=[system.node_group]), opts=on_aws)
+        versions=cfg.cluster.addon_versions, kubernetes_version=cfg.cluster.version,
+        nodes=[system.node_group]), opts=on_aws)
 
     shared: dict[str, pulumi.Output] = {}
     if cfg.shared is not None:

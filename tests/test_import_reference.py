@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from gpufleet.modules import clock
+
 from .helpers import ROOT
 
 SCRIPT = ROOT / "scripts" / "import_reference.py"
@@ -130,7 +132,7 @@ def test_a_copy_that_says_the_same_keeps_its_date_and_a_changed_one_gets_todays(
     assert run(str(REFERENCE), "--data", str(data)).returncode == 0
     assert _load(prices)["copied_on"] == "2000-01-01"
     refreshed = _load(mig)
-    assert refreshed["copied_on"] == date.today().isoformat()
+    assert refreshed["copied_on"] == clock.today().isoformat()  # the clock the suite set
     assert {k: v for k, v in refreshed.items() if k != "copied_on"} == \
         {k: v for k, v in _load(DATA / "mig_configs.json").items() if k != "copied_on"}
 

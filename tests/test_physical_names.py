@@ -23,7 +23,7 @@ from gpufleet.modules.config import ConfigError
 from gpufleet.modules.storage import BUCKET_PURPOSES
 
 from .conftest import shipped_plan
-from .helpers import FIXTURE_STACKS, STACKS, TEST_SOURCE, apply_edits, render, stack_path, stack_source, validate
+from .helpers import FIXTURE_STACKS, STACKS, apply_edits, render, stack_path, stack_source, validate
 
 
 def aws_resources(plan):

@@ -42,7 +42,7 @@ def test_rules_read_the_real_resources_of_the_dev_plan(dev_plan):
         "gpu-spend-within-budget": {"budgetUsd": 100},
         "gpu-instance-type-allowlist": {"allowedInstanceTypes": ["g6.xlarge"]},
         "cost-tool-installed": {"charts": ["opencost"]},
-        "eks-version-standard-support": {"asOf": "2027-06-01"},
+        "eks-version-standard-support": {"asOf": "2027-08-10"},
         "imdsv2-required": {"maxHopLimit": 1},
     }
     found = offline.run(dev_plan.resources, {**pack_config(dev_plan.config), **tight})
@@ -55,7 +55,7 @@ def test_rules_read_the_real_resources_of_the_dev_plan(dev_plan):
     assert any("flavor 'train-spot'" in m and "nvidia.com/gpu" in m for m in by_policy["kueue-quota-within-capacity"])
     assert by_policy["gpu-instance-type-allowlist"] == [
         "GPU pool 'train-spot' uses g6.12xlarge, g6.24xlarge, not allowed in dev (allowed: g6.xlarge)"]
-    assert "left EKS standard support on 2027-03-27" in by_policy["eks-version-standard-support"][0]
+    assert "left EKS standard support on 2027-08-03" in by_policy["eks-version-standard-support"][0]
 
 
 def test_prod_scale_to_zero_knows_its_always_on_pool(prod_plan):

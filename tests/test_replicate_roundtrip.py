@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from gpufleet import cli
 from gpufleet import replicate as rep
+from gpufleet.modules import eks_support
 from gpufleet.replicate_cidr import free_cidr, project_cidrs
 from gpufleet.project import find
 from gpufleet.reports.policy import pack_config
@@ -81,7 +82,8 @@ def test_the_diff_against_the_source_is_the_changed_lines_only(proj, capsys, sou
     # every comment of the source is in the replica, and the layout (quotes, flow lists) stays
     comments = [line for line in before.splitlines() if "#" in line]
     assert all(any(c.split("#", 1)[1] in line for line in after.splitlines()) for c in comments)
-    assert 'version: "1.35"' in after and f"    azs: [{region}a" in after
+    # a new stack starts on the newest version in standard support, quoted as the source was
+    assert f'version: "{eks_support.default_version()}"' in after and f"    azs: [{region}a" in after
     # and it means what it says
     raw = yaml.safe_load(after)["config"]
     assert raw["aws:region"] == region and all(az.startswith(region) for az in raw["gpufleet:network"]["azs"])

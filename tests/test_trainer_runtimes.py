@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from gpufleet import chart_render as cr
+from gpufleet.modules import clock
 from gpufleet.modules.charts import CHARTS
 from gpufleet.modules.k8s_schema import has_crd_schema, manifest, validate_custom_resource
 from gpufleet.modules.ml import training
@@ -154,10 +155,8 @@ def test_the_trainer_release_pulls_nothing_from_docker_hub_at_install(any_stack_
 
 
 def _write() -> None:  # pragma: no cover - a maintenance command
-    import datetime
-
     path = training.runtimes_file()
-    path.write_text(json.dumps(expected_document(datetime.date.today().isoformat()), indent=1) + "\n")
+    path.write_text(json.dumps(expected_document(clock.today().isoformat()), indent=1) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
 
 

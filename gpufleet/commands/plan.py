@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     _check_file(args.stack, project)
     result = planner.render(args.stack, project)
     project.announce(machine=args.json)
-    for warning in planner.storage_warnings(result.config, result.source):
+    for _, warning in planner.config_warnings(result.config, result.source):
         print(warning, file=sys.stderr)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=1)

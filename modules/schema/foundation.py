@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from .. import catalog
+from ..eks_support import refusal
 from .base import NonEmpty, StrictModel, fail
 
 Environment = Literal["dev", "staging", "prod"]
@@ -202,8 +203,6 @@ class ClusterConfig(StrictModel):
     @field_validator("version", mode="before")
     @classmethod
     def _version(cls, v: object) -> str:
-        from ..eks_support import refusal
-
         v = str(v)
         problem = refusal(v)
         if problem:

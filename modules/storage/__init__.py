@@ -51,10 +51,12 @@ def compose(ctx: PlatformContext) -> dict[str, Any]:
 
     CsiDriver("efs-csi", CsiDriverArgs(
         spec=EFS_DRIVER, policy=efs_driver_policy(efs.file_system.arn, cfg.region), cluster_name=eks_name,
-        tagger=tag, version=st.addon_versions.get(EFS_DRIVER.addon), nodes=nodes), opts=ctx.aws_opts)
+        tagger=tag, version=st.addon_versions.get(EFS_DRIVER.addon), nodes=nodes,
+        kubernetes_version=cfg.cluster.version), opts=ctx.aws_opts)
     CsiDriver("ebs-csi", CsiDriverArgs(
         spec=EBS_DRIVER, policy=ebs_driver_policy(key.arn), cluster_name=eks_name,
-        tagger=tag, version=st.addon_versions.get(EBS_DRIVER.addon), nodes=nodes), opts=ctx.aws_opts)
+        tagger=tag, version=st.addon_versions.get(EBS_DRIVER.addon), nodes=nodes,
+        kubernetes_version=cfg.cluster.version), opts=ctx.aws_opts)
 
     scratch_pools = schema.scratch_pools(cfg)
     StorageClasses("storage-classes", StorageClassesArgs(

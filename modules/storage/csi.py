@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .. import sizing
+from ..eks_addons import default_version
 from ..pod_identity import PodIdentityRole, PodIdentitySpec
 from ..tags import Tagger
 
@@ -119,6 +120,8 @@ class CsiDriverArgs:
     cluster_name: pulumi.Input[str]
     tagger: Tagger
     version: str | None = None
+    #: the cluster's Kubernetes version: unpinned, the driver runs EKS's default for it
+    kubernetes_version: str | None = None
     #: what the add-on waits for (the system node group)
     nodes: Sequence[pulumi.Resource] = ()
 
@@ -142,7 +145,7 @@ class CsiDriver(pulumi.ComponentResource):
             f"{name}-addon",
             cluster_name=args.cluster_name,
             addon_name=spec.addon,
-            addon_version=args.version,
+            addon_version=args.version or default_version(spec.addon, args.kubernetes_version, self),
             configuration_values=json.dumps(dict(spec.configuration), sort_keys=True) if spec.configuration else None,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
