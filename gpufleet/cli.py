@@ -25,6 +25,7 @@ import sys
 import traceback
 from typing import Sequence
 
+from gpufleet.modules import clock
 from gpufleet.modules.config import ConfigError
 
 from . import commands, exit_codes
@@ -127,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not os.path.isdir(args.cwd):
                 raise exit_codes.BadInputError(f"-C {args.cwd}: no such directory")
             os.chdir(args.cwd)  # like pulumi -C / git -C: relative paths and the project are DIR's
+        clock.today()  # a GPUFLEET_TODAY that is not a date ends the command before it starts (exit 2)
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - every error ends a command with one line and its exit code
         code = exit_codes.classify(exc)

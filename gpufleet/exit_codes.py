@@ -36,11 +36,12 @@ class ExternalServiceError(Exception):
 
 def classify(exc: BaseException) -> int:
     """The exit code an exception that reached the top of a command ends it with."""
+    from gpufleet.modules.clock import ClockError
     from gpufleet.modules.config import ConfigError
 
     if isinstance(exc, ExternalServiceError):
         return EXTERNAL
-    if isinstance(exc, (ConfigError, BadInputError, UnicodeError)):
+    if isinstance(exc, (ConfigError, BadInputError, ClockError, UnicodeError)):
         return BAD_INPUT
     module = type(exc).__module__ or ""
     if module.split(".")[0] in ("botocore", "boto3", "s3transfer", "urllib3") or module.startswith("pulumi.automation"):

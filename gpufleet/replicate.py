@@ -162,9 +162,13 @@ def derive(src_path: Path, source: str, new: str, region: str, proj: Project, *,
     target = proj.stack_file(new)
     shown = proj.shown(target)
     src_shown = proj.shown(src_path)
-    src_cfg, _ = stack_config.from_file(src_path, src_shown)
     doc = load_document(stack_config.read_text_file(src_path, "stack file", shown=src_shown))
     raw = doc["config"]
+    # the version first: a source (or an init template) on a version EKS no longer offers still
+    # makes a new stack, which starts on the newest version in standard support
+    renewed = newest_version(raw)
+    src_cfg = stack_config.validate(
+        stack_config.parse_yaml(dump_document(doc), src_shown, "stack file", key_root="config")["config"], src_shown)
     new_azs = choose_azs(list(src_cfg.network.azs), region, azs)
     clients, skipped = clients_for(region, offline)
     azs_from = "--azs" if azs else "the first AZs of the region (modules/data/regions.json)"
@@ -184,7 +188,7 @@ def derive(src_path: Path, source: str, new: str, region: str, proj: Project, *,
     changes += free_vpc_range(raw, src_cfg.network.cidr, taken)
     if edit is not None:
         changes += edit(raw, src_cfg)
-    changes += newest_version(raw)
+    changes += renewed
     for expr in sets or []:
         path, value = parse_set(expr)
         old = set_path(raw, path, value)
