@@ -162,6 +162,7 @@ def derive(src_path: Path, source: str, new: str, region: str, proj: Project, *,
     target = proj.stack_file(new)
     shown = proj.shown(target)
     src_shown = proj.shown(src_path)
+    stack_config.read_stack_file(src_path, src_shown)  # the one hardened reader judges the file first
     doc = load_document(stack_config.read_text_file(src_path, "stack file", shown=src_shown))
     raw = doc["config"]
     # the version first: a source (or an init template) on a version EKS no longer offers still

@@ -34,7 +34,7 @@ from gpufleet.project import find
 
 from .conftest import shipped_plan
 from .helpers import FIXTURE_STACKS as SOURCE_STACKS
-from .helpers import STACKS, TEST_SOURCE, TEST_TODAY, edit, raw_config, render, validate
+from .helpers import STACK_FOLDER, STACKS, TEST_SOURCE, TEST_TODAY, edit, raw_config, render, validate
 
 CALENDAR = catalog.load("eks_versions.json")
 VERSIONS = catalog.eks_versions()
@@ -149,7 +149,7 @@ def test_check_warns_with_the_days_left_from_90_days_ahead(capsys):
         assert cli.main(["check", "dev"]) == 0
     out = capsys.readouterr().out
     assert "WARNING config: gpufleet:cluster.version: Kubernetes 1.36 leaves EKS standard support in 30 day(s)" in out
-    assert "(stacks/Pulumi.dev.yaml:" in out
+    assert f"({STACK_FOLDER}/Pulumi.dev.yaml:" in out  # the fixture project's file and line
     with clock.frozen(_day_before_the_end(91)):
         assert cli.main(["check", "dev"]) == 0
     assert "EKS standard support" not in capsys.readouterr().out
