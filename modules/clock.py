@@ -9,9 +9,8 @@ which day it is:
 - :func:`frozen` (a context manager) or :func:`set_today` in-process.
 
 The suite pins the clock (``tests/conftest.py``) and moves it on purpose where a rule depends on
-the date; ``.ci/run`` runs the suite once more with the machine's clock moved ahead, which proves
-that nothing reads the date behind this module's back (``tests/test_clock.py`` also scans the
-source for any other reading).
+the date; ``tests/test_clock.py`` scans the source for any reading of the date behind this
+module's back.
 """
 
 from __future__ import annotations

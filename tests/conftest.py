@@ -25,8 +25,8 @@ from .helpers import FIXTURE_ROOT, STACKS, TEST_TODAY
 
 # The suite's clock (modules/clock.py): every test sees the same today, whatever the machine's
 # date, and so do the commands it starts in child processes (through the environment). Tests of
-# a rule that depends on the date move it on purpose (``clock.frozen``); ``.ci/run`` runs the
-# suite once more with the machine's clock moved ahead to prove nothing reads the date elsewhere.
+# a rule that depends on the date move it on purpose (``clock.frozen``); tests/test_clock.py
+# fails on any reading of the machine's date outside modules/clock.py.
 os.environ[clock.ENV] = TEST_TODAY.isoformat()
 
 _plans: dict[str, planner.Plan] = {}
