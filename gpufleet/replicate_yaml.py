@@ -9,8 +9,13 @@ import io
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, merge_attrib
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 from ruamel.yaml.scalarstring import ScalarString
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _yaml() -> YAML:
@@ -22,11 +27,69 @@ def _yaml() -> YAML:
     return y
 
 
-def load_document(text: str) -> CommentedMap:
+def load_document(text: str, source: str | None = None) -> CommentedMap:
     """A stack file's text as a round-trip document (comments, order and quoting kept). The
-    text has passed :func:`modules.config.read_stack_file` already (bounded, no duplicate keys,
-    no tags)."""
-    return _yaml().load(text)
+    text is bounded, UTF-8 and a regular file's (:func:`modules.config.read_text_file`, whose
+    text remembers the file: ``source`` defaults to it).
+
+    A YAML merge key (``<<``) is refused here too, with its line, as PyYAML's reader refuses it
+    (:data:`modules.user_files.MERGE_KEYS_RULE`): ruamel reads ``<<: [{max: 400}, {max: 2}]``
+    as 400 where PyYAML reads 2, so a stack file never gets two readings in two commands."""
+    source = source or getattr(text, "source", None) or "stack file"
+    try:
+        doc = _yaml().load(text)
+    except YAMLError as exc:  # one line, the kind of problem only (never ruamel's snippet of the line)
+        raise _parse_error(exc, source) from None
+    if _has_merge(doc, set()):
+        raise _merge_error(text, source)
+    return doc
+
+
+def _parse_error(exc: YAMLError, source: str) -> Exception:
+    from gpufleet.modules.config_errors import ConfigError, Shown
+    from gpufleet.modules.user_files import _kind_of_problem
+
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = _kind_of_problem(getattr(exc, "problem", None) or getattr(exc, "context", None)
+                               or type(exc).__name__)
+    where = f"line {mark.line + 1}" if mark is not None else "(file)"
+    column = f" (column {mark.column + 1})" if mark is not None else ""
+    return ConfigError(source, where, Shown(f"invalid YAML: {problem}{column}"), "valid YAML")
+
+
+def _has_merge(node: Any, seen: set[int]) -> bool:
+    if id(node) in seen:  # an alias: already walked
+        return False
+    seen.add(id(node))
+    if isinstance(node, CommentedMap):
+        if getattr(node, merge_attrib, None):
+            return True
+        return any(_has_merge(v, seen) for v in node.values())
+    if isinstance(node, CommentedSeq):
+        return any(_has_merge(v, seen) for v in node)
+    return False
+
+
+def _merge_error(text: str, source: str) -> Exception:
+    """The refusal of the first merge key of ``text`` (found on ruamel's node graph, for its line)."""
+    from gpufleet.modules.user_files import merge_key_error
+
+    # depth first, in the file's order: the first merge key, where PyYAML's reader stops too
+    stack: list[tuple[Any, list[Any], bool]] = [(_yaml().compose(text), [], False)]  # (node, path, is a key)
+    while stack:
+        node, path, is_key = stack.pop()
+        if is_key:
+            if node.tag == MERGE_TAG:  # `<<` elsewhere (a value, a list item) is the string "<<"
+                where = ".".join(str(p) for p in (path[1:] if len(path) > 1 and path[0] == "config" else path))
+                return merge_key_error(source, node.start_mark.line + 1, node.start_mark.column + 1, where)
+        elif isinstance(node, MappingNode):
+            for key, value in reversed(node.value):
+                stack += [(value, [*path, key.value], False), (key, path, True)]
+        elif isinstance(node, SequenceNode):
+            stack.extend((v, [*path[:-1], f"{path[-1]}[{i}]"] if path else [f"[{i}]"], False)
+                         for i, v in reversed(list(enumerate(node.value))))
+    from gpufleet.modules.config_errors import ConfigError  # pragma: no cover - a merge the loader saw has a key
+    return ConfigError(source, "(file)", "a YAML merge key (<<)", "no merge keys")  # pragma: no cover
 
 
 def dump_document(doc: CommentedMap) -> str:

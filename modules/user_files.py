@@ -89,7 +89,7 @@ def read_text_file(path: Path | str, noun: str, *, shown: str | None = None, lim
         raise error("(file)", f"a file that cannot be read ({exc.strerror or exc})", f"a readable {noun}") from None
     if len(data) > limit:
         raise error("(file)", f"a file of more than {limit:,} bytes", f"a {noun} of at most {_size(limit)}")
-    return decode_text(data, source, noun)
+    return UserText(decode_text(data, source, noun), source)
 
 
 def decode_text(data: bytes, source: str, noun: str) -> str:
@@ -140,20 +140,57 @@ for _cls in _LOADERS.values():
 #: The YAML parser in use: "libyaml" when PyYAML was built with it, else "python".
 YAML_LOADER = "libyaml" if "libyaml" in _LOADERS else "python"
 
+#: Why a stack file may not use YAML merge keys (``<<``): the readers of a stack file disagree
+#: on them. ``<<: [{max: 400}, {max: 2}]`` is 400 in YAML 1.1 and ruamel (the first mapping
+#: wins; ``replicate``, ``init`` and ``--set`` edit stack files with ruamel) but 2 in PyYAML
+#: (``plan``, ``check``, ``cost``...), and Pulumi (Go yaml.v3) has its own reading, so a merge
+#: could plan one size and deploy another. Refused with the line in every reader.
+MERGE_KEYS_RULE = ("each key written out: merge keys are not allowed in a stack file (YAML readers disagree on "
+                   "which merged value wins: PyYAML, ruamel and Pulumi could each read another size)")
+
+
+class UserText(str):
+    """The text of a user file, which remembers how messages name that file (``source``), so a
+    later reader of the same text (ruamel, :mod:`gpufleet.replicate_yaml`) names it too."""
+
+    source: str
+
+    def __new__(cls, text: str, source: str = "") -> "UserText":
+        obj = super().__new__(cls, text)
+        obj.source = source
+        return obj
+
+
+def merge_key_error(source: str, line: int, column: int, where: str) -> ConfigError:
+    """The one-line refusal of a merge key at ``line``/``column`` (1-based) of a stack file."""
+    return ConfigError(source, f"line {line}", _Shown(f"a YAML merge key (<<) at {where or 'the top level'} "
+                                                      f"(column {column})"), MERGE_KEYS_RULE)
+
+
+def merge_keys_allowed(noun: str) -> bool:
+    """Merge keys are refused in stack files only (other user files have one reader)."""
+    return not noun.startswith("stack file")
+
+
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp", "value", "merge")}
 _PLAIN = "plain YAML values (strings, numbers, true/false, null, lists, mappings) without tags"
 
 
-def parse_yaml(text: str, source: str, noun: str, *, key_root: str | None = None, loader: str | None = None) -> Any:
+def parse_yaml(text: str, source: str, noun: str, *, key_root: str | None = None, loader: str | None = None,
+               merge_keys: bool | None = None) -> Any:
     """One YAML document: composed and checked by :func:`_compose`, then built by PyYAML's
-    safe constructor (plain values only)."""
+    safe constructor (plain values only). ``merge_keys``: accept ``<<`` (default: everywhere but
+    in a stack file, :data:`MERGE_KEYS_RULE`)."""
+    if merge_keys is None:
+        merge_keys = merge_keys_allowed(noun)
+    text = str(text)  # libyaml's parser takes a str itself, not a subclass (UserText)
     try:
         parser = _LOADERS[loader or YAML_LOADER](text)  # the pure-Python reader checks the characters here
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, source, noun) from None
     try:
-        node = _compose(parser, source, noun, key_root)
+        node = _compose(parser, source, noun, key_root, merge_keys)
         return None if node is None else parser.construct_document(node)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, source, noun) from None
@@ -209,13 +246,14 @@ def _tag(tag: str) -> str:
     return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
 
 
-def _compose(parser: Any, source: str, noun: str, key_root: str | None) -> yaml.Node | None:
+def _compose(parser: Any, source: str, noun: str, key_root: str | None, merge_keys: bool = True) -> yaml.Node | None:
     """Build the node graph of the one document from the parser's events, without recursion,
     refusing as soon as it is seen: more than MAX_VALUES values, aliases counted as the
     values they stand for (a "billion laughs" stops at its first aliases, before anything is
     expanded); nesting deeper than MAX_DEPTH; an alias inside its own anchor; a key given
     twice in a mapping (at any level: Pulumi refuses them too); a key that is a list or
-    mapping; YAML tags other than the plain ones; huge integers. The work is bounded by
+    mapping; a merge key (``<<``) unless ``merge_keys``; YAML tags other than the plain ones;
+    huge integers. The work is bounded by
     MAX_VALUES whatever the text, and the same with either parser."""
     events = yaml.events
 
@@ -307,6 +345,9 @@ def _compose(parser: Any, source: str, noun: str, key_root: str | None) -> yaml.
                 parent[0].value.append(node)
             elif parent[3] is None:  # a key
                 if node.tag == _TAG + "merge":
+                    if not merge_keys:
+                        raise merge_key_error(source, event.start_mark.line + 1, event.start_mark.column + 1,
+                                              _path_text(parent[1], key_root))
                     parent[3] = node  # `<<: *base`: keys written here override the merged ones
                 elif not isinstance(node, yaml.ScalarNode):
                     raise fail(event.start_mark, "a list or mapping used as a key", "a plain key (a name)")
@@ -354,7 +395,9 @@ def _yaml_error(exc: yaml.YAMLError, text: str, source: str, noun: str) -> Confi
         return ConfigError(source, f"line {line}", _Shown(f"the control character {char}"),
                            "printable text (valid YAML)")
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    # the kind of problem only: never ``str(exc)``, whose marks print a snippet of the line
+    problem = _kind_of_problem(getattr(exc, "problem", None) or getattr(exc, "context", None)
+                               or "a document it cannot read")
     where = f"line {mark.line + 1}" if mark is not None else "(file)"
     if "nesting depth" in problem:
         return _too_deep(source, where, noun)
@@ -362,3 +405,18 @@ def _yaml_error(exc: yaml.YAMLError, text: str, source: str, noun: str) -> Confi
     return ConfigError(source, where, _Shown(f"invalid YAML: {problem}{column}"), "valid YAML")
 
 
+#: what PyYAML quotes from the text in a problem: ``found character '%r'``, ``but found '%r'``,
+#: ``unknown escape character '%r'``, ``undefined tag handle '%r'`` (libyaml quotes nothing)
+_QUOTED = re.compile(r"\b(found|got|character|handle)\s+(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+#: ruamel's duplicate keys quote both values: ``with value "2" (original value: "1")``
+_VALUES = re.compile(r"\s*with value (?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+                     r"(?:\s*\(original value: (?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\))?")
+
+
+def _kind_of_problem(problem: str) -> str:
+    """A parser's problem without what it quotes from the file: ``found character '\\t' that
+    cannot start any token`` is ``found character that cannot start any token``."""
+    def drop(m: re.Match[str]) -> str:
+        return f"{m.group(1)} something else" if m.group(1) in ("found", "got") else m.group(1)
+
+    return _one_line(_QUOTED.sub(drop, _VALUES.sub("", str(problem))), 200)

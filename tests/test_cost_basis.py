@@ -115,9 +115,12 @@ def test_every_output_says_which_figure_the_budget_guards_check(dev_plan, prod_p
         assert "policy gpu-spend-within-budget" in guard["checked_by"]
         assert any(n.startswith("the budget guards check neither max: they price every node pool at max for 730 h, "
                                 "spot 30% below on-demand") for n in cost["notes"])
-    # prod fits its $98,000 only while p4d/p4de spot stays at least ~29 % below on-demand
+    # prod fits its $98,000 only while p4d/p4de spot stays at least ~29 % below on-demand; the figure
+    # counts every node's root volume at max ($148 of gp3: 2 x 100, 4 x 200, 6 x 100, 5 x 50 GB)
     guard = cost_of(prod_plan)["budget_guard"]
-    assert 0.28 <= guard["break_even_spot_discount"] <= 0.30 and guard["node_spend_usd"] == pytest.approx(97_046.95, abs=1)
+    assert 0.28 <= guard["break_even_spot_discount"] <= 0.30 and guard["node_spend_usd"] == pytest.approx(97_194.95, abs=1)
+    assert guard["parts"] == {"instances": pytest.approx(97_046.95, abs=1), "root_volumes": 148.0,
+                              "efs_provisioned_throughput": 0}
     est = fmt.plan_estimate(prod_plan)
     for text in (fmt.table(est, "stack prod"), fmt.markdown(est, "stack `prod`")):
         assert "the budget guards check neither max" in text

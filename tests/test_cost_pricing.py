@@ -85,12 +85,14 @@ EU_UNITS = {
     "cloudwatch_logs_ingest_gb": [unit_product("EU-VendedLog-Bytes", EU, ("0", "0"), ("0.0000001", "0.57"),
                                                ("10240", "0.285"))],
     "cloudwatch_logs_store_gb_month": [unit_product("EU-TimedStorage-ByteHrs", EU, ("0", "0.03"))],
+    "efs_provisioned_mibps_month": [unit_product("EU-ProvisionedTP-MiBpsHrs", EU, ("0", "6.6"))],
     "eks_standard": [unit_product("EU-AmazonEKS-Hours:perCluster", EU, ("0", "0.1"))],
     "eks_extended": [unit_product("EU-AmazonEKS-Hours:extendedSupport", EU, ("0", "0.6"))],
 }
 EU_EXPECTED = {"nat_gateway_hour": 0.048, "nat_gateway_gb": 0.048, "public_ipv4_hour": 0.005, "ebs_gp3_gb_month": 0.088,
                "efs_standard_gb_month": 0.33, "s3_standard_gb_month": 0.023, "nlb_hour": 0.0252, "kms_key_month": 1.0,
-               "cloudwatch_logs_ingest_gb": 0.57, "cloudwatch_logs_store_gb_month": 0.03}
+               "cloudwatch_logs_ingest_gb": 0.57, "cloudwatch_logs_store_gb_month": 0.03,
+               "efs_provisioned_mibps_month": 6.6}
 EU_INSTANCES = {"g6.12xlarge": "5.1348", "g6.24xlarge": "7.3542", "g6.xlarge": "0.8916", "t3.medium": "0.0456",
                 "t3a.medium": "0.0408"}
 

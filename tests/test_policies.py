@@ -105,14 +105,15 @@ def test_max_gpu_nodes_per_stack():
 
 def test_node_spend_at_max_against_the_budget_by_hand():
     """Every node pool at max for 730 h, spot at the discount prod's ceilings assume (30 %
-    off), whatever the stack or the pack config hopes for; the budget counts below the
-    ceiling only."""
+    off), whatever the stack or the pack config hopes for, each node with its gp3 root volume
+    (its launch template's); the budget counts below the ceiling only."""
     prices = bundled()
     mig = 2 * prices.instance_hour("p4d.24xlarge") * 730
     train = 4 * prices.instance_hour("p4de.24xlarge") * 0.7 * 730
     infer = 6 * prices.instance_hour("g6e.xlarge") * 730
     system = 5 * prices.instance_hour("m7i.xlarge") * 730
-    total = mig + train + infer + system
+    volumes = (2 * 100 + 4 * 200 + 6 * 100 + 5 * 50) * prices.unit("ebs_gp3_gb_month")  # $148
+    total = mig + train + infer + system + volumes
     recs = foundation()
     prod = {"environment": "prod"}
     assert check_stack("gpu-spend-within-budget", recs, {**prod, "budgetUsd": round(total) + 1}) == []
@@ -122,7 +123,9 @@ def test_node_spend_at_max_against_the_budget_by_hand():
         f"on-demand as the prod ceilings assume) exceeds the budget of $12,000 (ceiling $150,000); "
         f"not even free spot capacity would fit: train-a100 ${train:,.0f} (4 x p4d.24xlarge/p4de.24xlarge spot), "
         f"mig-a100 ${mig:,.0f} (2 x p4d.24xlarge on-demand), infer-l40s ${infer:,.0f} "
-        f"(6 x g6e.xlarge on-demand), system ${system:,.0f} (5 x m7i.xlarge on-demand)"), message
+        f"(6 x g6e.xlarge on-demand), system ${system:,.0f} (5 x m7i.xlarge on-demand); root volumes "
+        f"${volumes:,.0f} (gp3, every node at max: train-a100 4 x 200 GB, infer-l40s 6 x 100 GB, system 5 x 50 GB, "
+        f"mig-a100 2 x 100 GB)"), message
     # a hopeful spot discount in the pack config does not make spot cheaper ...
     assert check_stack("gpu-spend-within-budget", recs, {**prod, "budgetUsd": round(total) + 1, "spotDiscount": 0.9}) == []
     assert check_stack("gpu-spend-within-budget", recs, {**prod, "budgetUsd": round(total) - 100, "spotDiscount": 0.9})
@@ -137,6 +140,7 @@ def test_the_break_even_discount_is_in_the_message():
     prices = bundled()
     fixed = (2 * prices.instance_hour("p4d.24xlarge") + 6 * prices.instance_hour("g6e.xlarge")
              + 5 * prices.instance_hour("m7i.xlarge")) * 730
+    fixed += (2 * 100 + 4 * 200 + 6 * 100 + 5 * 50) * prices.unit("ebs_gp3_gb_month")  # root volumes: no spot discount
     spot = 4 * prices.instance_hour("p4de.24xlarge") * 730
     budget = fixed + spot * 0.5  # fits only if spot is at least 50 % off
     [message] = check_stack("gpu-spend-within-budget", recs, {"environment": "prod", "budgetUsd": round(budget)})

@@ -143,7 +143,8 @@ def test_timeslice_replicas_within_bound():
 
 def test_crossguard_proxies_and_unknown_values():
     """CrossGuard hands props through proxies (``Mapping`` / ``Sequence``, not dict / list) that
-    raise on values unknown during preview: rules read the proxies and skip the unknowns."""
+    raise on values unknown during preview: rules read the proxies; an unknown size is never taken
+    for 0 nodes (issue 18): the rule that needs it reports that it cannot verify."""
     ng = find(foundation(), "pool-infer-l40s-ng")
     proxied = SimpleNamespace(**{**vars(ng), "inputs": unknown_checking_proxy(copy.deepcopy(ng.inputs))})
     assert check("gpu-pool-scale-to-zero", proxied) != []
@@ -153,11 +154,16 @@ def test_crossguard_proxies_and_unknown_values():
         "GPU pool 'mig-a100' uses p4d.24xlarge, not allowed in dev (allowed: g4dn.*, g5.*, g6.*, g6e.*, gr6.*)"]
     ng.inputs["scalingConfig"]["minSize"] = UNKNOWN_NUMBER_VALUE
     proxied = SimpleNamespace(**{**vars(ng), "inputs": unknown_checking_proxy(ng.inputs)})
-    assert check("gpu-pool-scale-to-zero", proxied) == []
+    unverified = [
+        "cannot verify that GPU pool 'infer-l40s' scales to zero: infer-l40s (pool-infer-l40s-ng): "
+        "scalingConfig.minSize is not known before deployment (a computed value); the pack never counts a size it "
+        "cannot read as 0 nodes: give the node group sizes known at preview (literals, not outputs of other resources)"]
+    assert check("gpu-pool-scale-to-zero", proxied) == unverified
+    assert check("gpu-pool-scale-to-zero", proxied, {"alwaysOnPools": ["infer-l40s"]}) == []  # may keep nodes anyway
     assert check("max-gpu-nodes-per-pool", proxied, {"maxNodes": 2}) == [
         "GPU pool 'infer-l40s' can scale to 6 nodes (scalingConfig.maxSize); prod allows at most 2 per pool"]
     ng.inputs["scalingConfig"]["minSize"] = "<computed>"  # the offline plan's spelling
-    assert check("gpu-pool-scale-to-zero", ng) == []
+    assert check("gpu-pool-scale-to-zero", ng) == unverified
 
 
 # ---- the offline runner ----

@@ -2,7 +2,8 @@
 
 The first of the two cost guards (DEVELOPING.md, rule 11; the policy pack is the second): a
 config whose *expected* monthly cost (``modules.cost.model.estimate``: pools at min, busy
-hours from ``gpufleet:cost.busy``, the schedule, storage, NAT, logs, bundled us-east-1
+hours from ``gpufleet:cost.busy``, the schedule, storage (EFS provisioned throughput
+included), NAT, logs, bundled us-east-1
 prices) exceeds ``cost.budget_usd`` fails before any resource is declared. Every instance
 type must have an on-demand price in ``modules/data/prices-us-east-1.json``
 (``modules.cost.pricing.bundled``), since the model prices every pool.
@@ -38,6 +39,9 @@ def check(cfg: "StackConfig") -> None:
     if expected > cfg.cost.budget_usd:
         top = sorted(est.items, key=lambda i: i.expected, reverse=True)[:2]
         biggest = "; ".join(f"{i.name} ${i.expected:,.2f}" for i in top)
+        levers = "gpufleet:cost.busy / pool sizes"
+        if any(i.resource == "storage-efs-throughput" for i in est.items):
+            levers += " / gpufleet:storage.efs.provisioned_mibps (or use throughput: elastic)"
         fail("cost.budget_usd", cfg.cost.budget_usd,
              f"at least the stack's expected monthly cost ${expected:,.2f} (largest: {biggest}); "
-             f"raise the budget or cut gpufleet:cost.busy / pool sizes")
+             f"raise the budget or cut {levers}")

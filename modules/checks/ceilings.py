@@ -5,8 +5,9 @@ resources (``policies/gpufleet_policies``).
 
 - The stack's budget at most the environment's ``max_monthly_usd``, and the most its nodes
   can cost (every pool at max for a month, spot priced at the discount the environment
-  *assumes*, not the one the stack hopes for) within that budget: the spend the budget must
-  cover is computed from limits the stack does not set.
+  *assumes*, not the one the stack hopes for, each node with its gp3 root volume) plus its
+  EFS provisioned throughput within that budget (:mod:`modules.cost.guard`): the spend the
+  budget must cover is computed from limits the stack does not set.
 - ``cost.spot_discount`` at most what the spot market justifies (``max_spot_discount``).
 - The system pool from the environment's instance families and sizes.
 - A public endpoint allowlist no broader than the environment allows (no prefix shorter than
@@ -19,7 +20,8 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from .. import catalog
-from ..cost.model import pool_monthly
+from ..cost import guard
+from ..cost.guard import guard_figure
 from ..environments import ceilings
 from ..schema.base import fail
 
@@ -28,28 +30,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def max_node_spend(cfg: "StackConfig", spot_discount: float) -> list[tuple[str, float]]:
-    """(pool, USD a month) for every node pool at max size for 730 hours, spot at ``spot_discount``."""
-    system = cfg.pools.system
-    out = [("system", pool_monthly(system.instance_types, system.capacity, 0, system.max,
-                                   spot_discount=spot_discount).max)]
-    out += [(p.name, pool_monthly(p.instance_types, p.capacity, 0, p.max, spot_discount=spot_discount).max)
-            for p in cfg.pools.gpu]
-    return out
+    """(pool, USD a month) for every node pool at max size for 730 hours, spot at
+    ``spot_discount``, each node with its gp3 root volume (EFS throughput is not a pool's:
+    :func:`modules.cost.guard.guard_figure` has the whole figure)."""
+    return [(p.name, p.total) for p in guard_figure(cfg, spot_discount).pools]
 
 
 def break_even_discount(cfg: "StackConfig", budget: float) -> float | None:
-    """The smallest spot discount at which the stack's max node spend fits ``budget``
+    """The smallest spot discount at which the guards' figure fits ``budget``
     (None: not even spot for free would do)."""
-    lo, hi = 0.0, 1.0
-    if sum(c for _, c in max_node_spend(cfg, 1.0)) > budget:
-        return None
-    for _ in range(30):
-        mid = (lo + hi) / 2
-        if sum(c for _, c in max_node_spend(cfg, mid)) > budget:
-            lo = mid
-        else:
-            hi = mid
-    return hi
+    return guard.break_even_discount(cfg, budget)
 
 
 def check(cfg: "StackConfig") -> None:
@@ -80,14 +70,23 @@ def check(cfg: "StackConfig") -> None:
     if addresses > c.max_public_addresses:
         fail("cluster.endpoint.public_cidrs", [str(n) for n in endpoint.public_cidrs],
              f"an allowlist of at most {c.max_public_addresses:,} addresses in all (this one admits {addresses:,})")
-    spend = max_node_spend(cfg, c.spot_discount_assumed)
-    total = sum(cost for _, cost in spend)
+    figure = guard_figure(cfg, c.spot_discount_assumed)
+    total = figure.total
     if total > budget:
-        top = ", ".join(f"{name} ${cost:,.0f}" for name, cost in sorted(spend, key=lambda x: -x[1])[:3])
+        top = ", ".join(f"{p.name} ${p.instances:,.0f}" for p in sorted(figure.pools, key=lambda p: -p.instances)[:3])
+        gb = sum(p.nodes * p.disk_gb for p in figure.pools)
+        biggest = max(figure.pools, key=lambda p: p.volumes)
+        parts = (f"({top}), their root volumes ${figure.volumes:,.0f} ({gb:,} GB gp3 at max; most: {biggest.name} "
+                 f"{biggest.nodes} x {biggest.disk_gb:,} GB)")
+        levers = "lower pool max sizes" + (" or disk_gb" if figure.volumes >= 0.05 * total else "")
+        if figure.efs:
+            parts += (f", plus EFS provisioned throughput ${figure.efs:,.0f} (gpufleet:storage.efs.provisioned_mibps "
+                      f"{figure.efs_mibps:,} MiB/s, billed per MiB/s-month whatever it serves)")
+            levers += " or gpufleet:storage.efs.provisioned_mibps (or use throughput: elastic)"
         even = break_even_discount(cfg, budget)
         hint = (f"it fits only if spot stays {even:.0%} below on-demand" if even is not None
                 else "not even free spot capacity would fit")
         fail("cost.budget_usd", budget,
              f"at least ${total:,.0f}, what every node pool at max costs for a month with spot "
-             f"{c.spot_discount_assumed:.0%} below on-demand ({top}); {hint}: raise the budget "
-             f"(up to ${c.max_monthly_usd:,.0f}) or lower pool max sizes")
+             f"{c.spot_discount_assumed:.0%} below on-demand {parts}; {hint}: raise the budget "
+             f"(up to ${c.max_monthly_usd:,.0f}) or {levers}")

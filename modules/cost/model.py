@@ -287,6 +287,7 @@ def estimate(cfg: "StackConfig", prices: "PriceTable | None" = None, on: date | 
     other layers add beyond the config (KMS keys, load balancers); None: config only.
     """
     from ..schema.cost import schedule_of
+    from .guard import EFS_THROUGHPUT_KEY, provisioned_mibps
     from .logs import control_plane_logs
     from .network import nat_items
     from .notes import budget_guard, guard_note, log_notes, price_note, schedule_note, spot_notes
@@ -351,6 +352,10 @@ def estimate(cfg: "StackConfig", prices: "PriceTable | None" = None, on: date | 
     if cost.efs_gb:
         const(f"EFS Standard {cost.efs_gb:g} GB", "storage", "storage-efs",
               Charge("GB stored", cost.efs_gb, "GB", None, prices.unit_price("efs_standard_gb_month")))
+    mibps = provisioned_mibps(cfg)
+    if mibps:  # billed per MiB/s-month whatever the file system stores or serves
+        const(f"EFS provisioned throughput {mibps:,} MiB/s", "storage", "storage-efs-throughput",
+              Charge("MiB/s provisioned", mibps, "MiB/s", None, prices.unit_price(EFS_THROUGHPUT_KEY)))
     if cost.s3_gb:
         const(f"S3 Standard {cost.s3_gb:g} GB", "storage", "storage-buckets",
               Charge("GB stored", cost.s3_gb, "GB", None, prices.unit_price("s3_standard_gb_month")))

@@ -60,20 +60,24 @@ def spot_notes(items: Sequence["CostItem"], discount: float) -> list[str]:
 def budget_guard(cfg: "StackConfig") -> dict[str, Any]:
     """The figure the budget guards check, which is neither ``max`` nor ``max_within_schedule``:
     every node pool at max for 730 h, spot at the discount the environment's ceilings assume
-    (bundled prices), against ``gpufleet:cost.budget_usd`` (config validation,
+    (bundled prices), each node with its root volume, plus EFS provisioned throughput
+    (:mod:`modules.cost.guard`), against ``gpufleet:cost.budget_usd`` (config validation,
     ``modules/checks/ceilings.py``) and the policy ``gpu-spend-within-budget``."""
     from ..environments import ceilings
-    from ..checks.ceilings import break_even_discount, max_node_spend
+    from .guard import break_even_discount, guard_figure
 
     c = ceilings(cfg.environment)
-    spend = round(sum(v for _, v in max_node_spend(cfg, c.spot_discount_assumed)), 2)
+    figure = guard_figure(cfg, c.spot_discount_assumed)
+    spend = round(figure.total, 2)
     even = break_even_discount(cfg, cfg.cost.budget_usd)
     return {
         "figure": (f"every node pool at max for 730 h, spot {c.spot_discount_assumed:.0%} below on-demand "
-                   f"(the {cfg.environment} ceilings' assumption), bundled us-east-1 prices"),
+                   f"(the {cfg.environment} ceilings' assumption), each node with its gp3 root volume, plus EFS "
+                   f"provisioned throughput, bundled us-east-1 prices"),
         "checked_by": ["config validation (gpufleet:cost.budget_usd)", "policy gpu-spend-within-budget"],
         "spot_discount_assumed": c.spot_discount_assumed,
         "node_spend_usd": spend,
+        "parts": figure.parts(),
         "budget_usd": cfg.cost.budget_usd,
         "fits": spend <= cfg.cost.budget_usd,
         "break_even_spot_discount": None if even is None else round(even, 3),

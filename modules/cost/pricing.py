@@ -1,7 +1,8 @@
 """Prices for the cost model: the bundled tables (offline default) and live AWS prices.
 
 - :func:`bundled` – on-demand instance prices (``modules/data/prices-us-east-1.json``)
-  and unit prices for EBS, NAT, public IPv4, EFS, S3, NLB, KMS, CloudWatch Logs
+  and unit prices for EBS, NAT, public IPv4, EFS (storage and provisioned throughput), S3,
+  NLB, KMS, CloudWatch Logs
   (``modules/data/unit-prices-us-east-1.json``) and the EKS control plane
   (``modules/data/eks_versions.json``), each with its source and date. No network. Every
   price it gives is a us-east-1 price, and says so.
@@ -145,7 +146,9 @@ def bundled() -> PriceTable:
     inst_origin = f"{INSTANCE_PRICES} ({upstream}, generated {generated})"
     unit_origin = f"{UNIT_PRICES} (AWS price pages, {units['date']})"
     eks_origin = f"modules/data/eks_versions.json (EKS pricing, {eks['date']})"
-    origins = {"instances": inst_origin, **{k: unit_origin for k in units["prices"]},
+    # a price checked later than the file's date names its own source and date ("dated")
+    dated = {k: f"{UNIT_PRICES} ({d['source']}, {d['date']})" for k, d in units.get("dated", {}).items()}
+    origins = {"instances": inst_origin, **{k: dated.get(k, unit_origin) for k in units["prices"]},
                "eks_standard": eks_origin, "eks_extended": eks_origin}
     return PriceTable(
         region=BUNDLED_REGION,

@@ -32,6 +32,8 @@ _MISSING = object()
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 CLUSTER = "aws:eks/cluster:Cluster"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+EFS_FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
 ASG_TAG = "aws:autoscaling/tag:Tag"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"

@@ -11,8 +11,8 @@ from pulumi_policy import (ReportViolation, ResourceValidationArgs, ResourceVali
 
 from . import defaults
 from ._policy import mandatory
-from ._pools import gpu_pools, node_resources
-from ._props import CONFIG_MAP, HELM_RELEASE, POOL_LABEL, chart_name, get, plain, quantity
+from ._pools import NOT_KNOWN, READ_NO_GUESS, cannot_verify, gpu_pools, node_resources
+from ._props import CONFIG_MAP, HELM_RELEASE, POOL_LABEL, chart_name, get, known, plain, quantity
 
 KUEUE_GROUP = "kubernetes:kueue.x-k8s.io/"
 def _kind(r: Any, kind: str) -> bool:
@@ -45,11 +45,20 @@ def quotas_within_capacity(args: StackValidationArgs, report: ReportViolation) -
     pools = {facts.pool: (r, facts) for r, facts in gpu_pools(args.resources)}
     totals: dict[tuple[str, str], float] = defaultdict(float)
     queues: dict[tuple[str, str], list[str]] = defaultdict(list)
+    unread: list[str] = []
     for cq in (r for r in args.resources if _kind(r, "ClusterQueue")):
-        for group in plain(get(cq.props, "spec.resourceGroups", [])) or []:
+        groups = plain(get(cq.props, "spec.resourceGroups", []))
+        if not known(groups):
+            unread.append(f"ClusterQueue {_k8s_name(cq)}: spec.resourceGroups {NOT_KNOWN}")
+            continue
+        for group in groups or []:
             for flavor in (group or {}).get("flavors") or []:
                 for res in (flavor or {}).get("resources") or []:
-                    amount = quantity((res or {}).get("nominalQuota"))
+                    raw = (res or {}).get("nominalQuota")
+                    if not known(raw) or not known(flavor.get("name")):
+                        unread.append(f"ClusterQueue {_k8s_name(cq)}: a nominalQuota {NOT_KNOWN}")
+                        continue
+                    amount = quantity(raw)
                     if amount is None or not isinstance(flavor.get("name"), str):
                         continue
                     key = (flavor["name"], str(res.get("name")))
@@ -60,6 +69,10 @@ def quotas_within_capacity(args: StackValidationArgs, report: ReportViolation) -
         if pool_name not in pools:
             continue
         node_group, facts = pools[pool_name]
+        size = cannot_verify(facts, "scalingConfig.maxSize")
+        if size:
+            unread.append(f"the quota of flavor '{flavor}' on pool {size}")
+            continue
         per_node = node_resources(args.resources, node_group).get(resource)
         if per_node is None or facts.max_size is None:
             continue
@@ -68,6 +81,9 @@ def quotas_within_capacity(args: StackValidationArgs, report: ReportViolation) -
             names = ", ".join(sorted(queues[(flavor, resource)]))
             report(f"ClusterQueue(s) {names} guarantee {_amount(total, resource)} {resource} on flavor '{flavor}', "
                    f"but pool '{pool_name}' offers at most {_amount(capacity, resource)} ({_n(facts.max_size)} nodes x {_amount(per_node, resource)})")
+    if unread:
+        report(f"cannot verify that the Kueue quotas fit the pools: {'; '.join(dict.fromkeys(unread))}; "
+               f"{READ_NO_GUESS}")
 
 
 def _timeslice_configs(args: ResourceValidationArgs) -> Iterator[tuple[str, Any]]:

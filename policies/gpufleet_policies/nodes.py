@@ -10,7 +10,7 @@ from pulumi_policy import (ReportViolation, ResourceValidationArgs, ResourceVali
 
 from . import defaults
 from ._policy import environment_property, mandatory, strings
-from ._pools import gpu_pools, pool_facts
+from ._pools import READ_NO_GUESS, cannot_verify, gpu_pools, pool_facts
 from ._props import NODE_GROUP, environment, stack_environment
 
 ENV_PROP = {"environment": environment_property("the stack's environment (default: the resources' env tag)")}
@@ -29,9 +29,13 @@ def _n(x: float) -> str:
 
 def scale_to_zero(args: ResourceValidationArgs, report: ReportViolation) -> None:
     pool = _gpu_pool(args)
-    if pool is None or pool.min_size is None or pool.min_size <= 0:
+    if pool is None or pool.always_on(args.get_config()):
         return
-    if pool.always_on(args.get_config()):
+    unread = cannot_verify(pool, "scalingConfig.minSize")
+    if unread:
+        report(f"cannot verify that GPU pool '{pool.pool}' scales to zero: {unread}; {READ_NO_GUESS}")
+        return
+    if pool.min_size is None or pool.min_size <= 0:
         return
     report(f"GPU pool '{pool.pool}' keeps {_n(pool.min_size)} node(s) running when idle "
            f"(scalingConfig.minSize={_n(pool.min_size)}): GPU pools scale to zero; set min 0, "
@@ -77,11 +81,15 @@ def instance_type_allowlist(args: ResourceValidationArgs, report: ReportViolatio
 
 def max_nodes_per_pool(args: ResourceValidationArgs, report: ReportViolation) -> None:
     pool = _gpu_pool(args)
-    if pool is None or pool.max_size is None:
+    if pool is None:
         return
     config = args.get_config()
     env = environment(config, args.props, urn=args.urn)
     limit = defaults.per_env(config, "maxNodes", defaults.MAX_NODES_PER_POOL, env)
+    unread = cannot_verify(pool, "scalingConfig.maxSize")
+    if unread or pool.max_size is None:
+        report(f"cannot verify that GPU pool '{pool.pool}' stays within {limit} nodes: {unread}; {READ_NO_GUESS}")
+        return
     if pool.max_size > limit:
         report(f"GPU pool '{pool.pool}' can scale to {_n(pool.max_size)} nodes (scalingConfig.maxSize); "
                f"{env or 'this stack'} allows at most {limit} per pool")
@@ -105,7 +113,11 @@ def system_pool_within_ceilings(args: ResourceValidationArgs, report: ReportViol
     if bad:
         report(f"system pool '{pool.pool}' uses {', '.join(bad)}; {env} system nodes are "
                f"{', '.join(c.system_families)} with at most {c.system_max_vcpu} vCPUs")
-    if pool.max_size is not None and pool.max_size > c.system_max_nodes:
+    unread = cannot_verify(pool, "scalingConfig.maxSize", "instanceTypes")
+    if unread:
+        report(f"cannot verify that system pool '{pool.pool}' stays within {env}'s ceilings "
+               f"(at most {c.system_max_nodes} nodes): {unread}; {READ_NO_GUESS}")
+    elif pool.max_size is not None and pool.max_size > c.system_max_nodes:
         report(f"system pool '{pool.pool}' can scale to {_n(pool.max_size)} nodes; {env} allows at most "
                f"{c.system_max_nodes}")
 
@@ -115,6 +127,11 @@ def max_gpu_nodes_per_stack(args: StackValidationArgs, report: ReportViolation) 
     config = args.get_config()
     env = stack_environment(config, args.resources)
     limit = defaults.per_env(config, "maxNodes", defaults.MAX_GPU_NODES_PER_STACK, env)
+    unread = [u for _, f in pools if (u := cannot_verify(f, "scalingConfig.maxSize"))]
+    if unread:
+        report(f"cannot verify that the GPU pools stay within {limit} nodes together: {'; '.join(unread)}; "
+               f"{READ_NO_GUESS}")
+        return
     total = sum(f.max_size or 0 for _, f in pools)
     if total > limit:
         parts = ", ".join(f"{f.pool} {_n(f.max_size or 0)}" for _, f in sorted(pools, key=lambda p: p[1].pool))

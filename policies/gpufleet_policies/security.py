@@ -22,7 +22,13 @@ def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> No
         report(f"{args.resource_type.rsplit(':', 1)[-1]} '{args.name}' allows IMDSv1 "
                f"(metadataOptions.httpTokens={tokens}): require session tokens (httpTokens: required)")
     limit = int(args.get_config().get("maxHopLimit") or 1)
-    hops = number(get(args.props, "metadataOptions.httpPutResponseHopLimit"))
+    raw = get(args.props, "metadataOptions.httpPutResponseHopLimit")
+    if not known(raw):
+        report(f"cannot verify that {args.resource_type.rsplit(':', 1)[-1]} '{args.name}' keeps IMDS answers within "
+               f"{limit} hop(s): metadataOptions.httpPutResponseHopLimit is not known before deployment (a computed "
+               f"value); give it a literal")
+        return
+    hops = number(raw)
     if hops is not None and hops > limit:
         report(f"{args.resource_type.rsplit(':', 1)[-1]} '{args.name}' lets IMDS answers travel "
                f"{int(hops)} hops (metadataOptions.httpPutResponseHopLimit): at most {limit}, so pods "
