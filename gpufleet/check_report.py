@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from . import exit_codes
+from .reports import escape as esc
 
 if TYPE_CHECKING:  # pragma: no cover
     from .project import Project
@@ -59,12 +60,10 @@ def text(results: Sequence[StackResult]) -> str:
     return "\n".join(lines)
 
 
-def _md(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(results: Sequence[StackResult]) -> str:
-    """For a PR comment: the summary table, then each stack's findings."""
+    """For a PR comment: the summary table, then each stack's findings. Every name, path and
+    message is escaped (:mod:`gpufleet.reports.escape`): a stack file's values never become
+    markup, a mention or a link."""
     code = exit_code(results)
     icon = _EMOJI[PASS] if code == 0 else _EMOJI[FAIL]
     lines = [f"### {icon} gpufleet check", "",
@@ -72,14 +71,14 @@ def markdown(results: Sequence[StackResult]) -> str:
              "|---|" + "---|" * len(CHECKS) + "---|"]
     for r in results:
         cells = [_EMOJI[(r.outcome(c) or Outcome(c, SKIP, "")).status] for c in CHECKS]
-        lines.append(f"| `{r.stack}` | " + " | ".join(cells) + f" | **{r.status}** |")
+        lines.append(f"| {esc.code(r.stack, cell=True)} | " + " | ".join(cells) + f" | **{r.status}** |")
     for r in results:
         if not r.findings:
             continue
-        lines += ["", f"#### `{r.stack}` (`{r.source}`)", ""]
+        lines += ["", f"#### {esc.code(r.stack)} ({esc.code(r.source)})", ""]
         for f in r.findings:
-            lines.append(f"- **{f.level}** `{f.rule}`: {_md(f.message)} (`{f.file}:{f.line}`)")
-    lines += ["", f"_{_verdict_line(results)}_"]
+            lines.append(f"- **{f.level}** {esc.code(f.rule)}: {esc.md(f.message)} ({esc.code(f'{f.file}:{f.line}')})")
+    lines += ["", f"_{esc.md(_verdict_line(results))}_"]
     return "\n".join(lines)
 
 
@@ -99,20 +98,21 @@ def _version() -> str:
 
 def _rules() -> list[dict[str, Any]]:
     """SARIF reportingDescriptors: every check, and every policy of the pack."""
-    rules = [{"id": c, "name": c, "shortDescription": {"text": DESCRIPTIONS[c]},
+    rules = [{"id": c, "name": c, "shortDescription": {"text": esc.sarif_text(DESCRIPTIONS[c])},
               "defaultConfiguration": {"level": "error"}, "properties": {"tags": ["gpufleet", "check"]}}
              for c in CHECKS if c != "policy"]
     from .reports import policy as policy_report
 
     for p in policy_report.load_pack().POLICIES:
         level = getattr(p.enforcement_level, "value", p.enforcement_level) or "advisory"
-        rule = {"id": p.name, "name": p.name, "shortDescription": {"text": (p.description or p.name).strip()},
+        rule = {"id": p.name, "name": p.name,
+                "shortDescription": {"text": esc.sarif_text((p.description or p.name).strip())},
                 "defaultConfiguration": {"level": LEVELS.get(str(level), "warning")},
                 "properties": {"tags": ["gpufleet", "policy"]}}
         guide = getattr(policy_report, "guide", None)
         if guide is not None:
             fix, docs = guide(p.name)
-            rule["help"] = {"text": f"{fix} (docs: {docs})"}
+            rule["help"] = {"text": esc.sarif_text(f"{fix} (docs: {docs})")}
         rules.append(rule)
     return rules
 
@@ -133,7 +133,7 @@ def sarif(results: Sequence[StackResult], project: Project | None = None) -> dic
     for f in (f for r in results for f in r.findings):
         if f.rule not in known:  # a policy the pack no longer lists, or a new check
             known.add(f.rule)
-            rules.append({"id": f.rule, "name": f.rule, "shortDescription": {"text": f.rule}})
+            rules.append({"id": f.rule, "name": f.rule, "shortDescription": {"text": esc.sarif_text(f.rule)}})
     index = {r["id"]: i for i, r in enumerate(rules)}
     out = []
     for r in results:
@@ -141,7 +141,7 @@ def sarif(results: Sequence[StackResult], project: Project | None = None) -> dic
             identity = "|".join((f.rule, r.stack, f.subject or "", f.file))
             out.append({
                 "ruleId": f.rule, "ruleIndex": index[f.rule], "level": f.level,
-                "message": {"text": f"stack {r.stack}: {f.message}"},
+                "message": {"text": esc.sarif_text(f"stack {r.stack}: {f.message}")},
                 "locations": [_location(f.file, f.line)],
                 "partialFingerprints": {"gpufleetFinding/v1": hashlib.sha256(identity.encode()).hexdigest()[:32]},
                 "properties": {"stack": r.stack, "check": f.check, **({"subject": f.subject} if f.subject else {})},

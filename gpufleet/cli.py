@@ -99,13 +99,29 @@ def _complete(p: argparse.ArgumentParser) -> None:
     argcomplete.autocomplete(p)
 
 
+def _without_content(exc: BaseException) -> str:
+    """An unexpected exception's text, without the file content some libraries quote: a YAML
+    parser's error shows the offending line (``problem`` and its position are kept), pydantic's
+    the values it was given (the count and the first error's location are kept)."""
+    module = type(exc).__module__ or ""
+    if module.split(".")[0] in ("yaml", "ruamel"):
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        return f"{getattr(exc, 'problem', None) or 'a YAML error'}{where}"
+    if module.startswith("pydantic"):
+        errors = exc.errors() if hasattr(exc, "errors") else []
+        first = ".".join(str(p) for p in errors[0].get("loc", ())) if errors else ""
+        return f"{len(errors)} validation error(s)" + (f", the first at {first}" if first else "")
+    return str(exc)
+
+
 def message(exc: BaseException, code: int) -> str:
     """The one line an error that reached the top of a command is reported as."""
     if isinstance(exc, ConfigError):
         return str(exc)
     if code == exit_codes.INTERNAL:
         text = f"internal error (a bug in gpufleet, please report it; GPUFLEET_DEBUG=1 shows the traceback): " \
-               f"{type(exc).__name__}: {exc}"
+               f"{type(exc).__name__}: {_without_content(exc)}"
     elif isinstance(exc, OSError) and exc.filename is not None and not type(exc).__module__.startswith("botocore"):
         text = f"{exc.filename}: {exc.strerror or exc}"
     elif isinstance(exc, UnicodeDecodeError):

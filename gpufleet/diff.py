@@ -56,7 +56,7 @@ def render(stack_or_path: str) -> dict[str, Any]:
     path, stack, shown = planner.resolve(stack_or_path)
     if not path.exists():  # a directory, device or unreadable file: the reader names the problem
         expected = f"a stack name with a file {stack_config.STACKS_DIR}/Pulumi.<stack>.yaml, or a path to one"
-        raise stack_config.ConfigError(shown, "(file)", stack_or_path, expected)
+        raise stack_config.ConfigError(shown, "(file)", stack_config.Verbatim(stack_or_path), expected)  # an argument
     cfg, raw = stack_config.from_file(path, shown)
     return planner.run_program(cfg, raw, stack, shown).to_json()
 

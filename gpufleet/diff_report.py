@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .diff_plan import covered
+from .reports import escape as esc
 
 if TYPE_CHECKING:  # pragma: no cover
     from .diff import Change, PlanDiff
@@ -131,18 +132,18 @@ def text(result: PlanDiff, allowed: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(result: PlanDiff, allowed: bool = False) -> str:
+    """The PR comment. Every name, type, path and value comes from the plans (a plan file may be
+    anyone's) and is escaped (:mod:`gpufleet.reports.escape`): code spans for names and values,
+    escaped text for the reasons."""
+    code, md = esc.code, esc.md
     s = result.summary()
     icon = ":white_check_mark:" if not result.blocking else (":warning:" if allowed else ":no_entry:")
     if result.base_stack == result.head_stack:
-        compared = f"Stack `{result.head_stack}`: the base plan → the head plan"
+        compared = f"Stack {code(result.head_stack)}: the base plan → the head plan"
     else:
-        compared = f"`{result.base_stack}` (base) → `{result.head_stack}` (head)"
-    lines = [f"### {icon} Replacement guard: `{result.head_stack}`", "", compared, "",
+        compared = f"{code(result.base_stack)} (base) → {code(result.head_stack)} (head)"
+    lines = [f"### {icon} Replacement guard: {code(result.head_stack)}", "", compared, "",
              "| add | delete | update in place | **replace** | unchanged |",
              "| ---: | ---: | ---: | ---: | ---: |",
              f"| {s['add']} | {s['delete']} | {s['update']} | **{s['replace']}** | {s['unchanged']} |", ""]
@@ -151,12 +152,13 @@ def markdown(result: PlanDiff, allowed: bool = False) -> str:
                   "| resource | property | before | after | why |", "| --- | --- | --- | --- | --- |"]
         for c in result.of("replace"):
             for r in c.reasons:
-                lines.append(f"| `{c.name}` ({c.type}){' **protected**' if c.protected else ''} | `{r.path}` | "
-                             f"`{_cell(show(r.base, 100))}` | `{_cell(show(r.head, 100))}` | {_cell(r.why)} |")
+                lines.append(f"| {code(c.name, cell=True)} ({md(c.type)}){' **protected**' if c.protected else ''} | "
+                             f"{code(r.path, cell=True)} | {code(show(r.base, 100), cell=True)} | "
+                             f"{code(show(r.head, 100), cell=True)} | {md(r.why)} |")
         lines.append("")
     if result.protected_deletes:
         lines += ["**Protected resources that would be deleted:**", ""]
-        lines += [f"- `{c.name}` ({c.type})" for c in result.protected_deletes]
+        lines += [f"- {code(c.name)} ({md(c.type)})" for c in result.protected_deletes]
         lines.append("")
     details = []
     for action, title, _ in SECTIONS:
@@ -164,16 +166,16 @@ def markdown(result: PlanDiff, allowed: bool = False) -> str:
         if items:
             details += [f"**{title}**", ""]
             for c in items:
-                moved = f" (renamed from `{c.renamed_from.rsplit('::', 1)[-1]}`)" if c.renamed_from else ""
-                details.append(f"- `{c.name}` ({c.type}){moved}")
+                moved = f" (renamed from {code(c.renamed_from.rsplit('::', 1)[-1])})" if c.renamed_from else ""
+                details.append(f"- {code(c.name)} ({md(c.type)}){moved}")
                 for v in c.values:
                     if _multiline(v):
-                        details.append(f"  - `{v.path}`: lines changed")
-                        details += [f"    - `{_cell(line)}`" for line in line_changes(v)]
+                        details.append(f"  - {code(v.path)}: lines changed")
+                        details += [f"    - {code(line)}" for line in line_changes(v)]
                     else:
-                        details.append(f"  - `{v.path}`: `{_cell(show(v.base, 80))}` → `{_cell(show(v.head, 80))}`")
+                        details.append(f"  - {code(v.path)}: {code(show(v.base, 80))} → {code(show(v.head, 80))}")
                     if v.why and action == "update":
-                        details.append(f"    - why: {_cell(v.why)}")
+                        details.append(f"    - why: {md(v.why)}")
             details.append("")
     if details:
         lines += ["<details><summary>All changes</summary>", "", *details, "</details>", ""]

@@ -10,7 +10,8 @@ OK = 0
 POLICY = 1
 #: a bad stack, fleet or plan file (unreadable, not UTF-8, invalid YAML, a value not allowed) or bad usage
 BAD_INPUT = 2
-#: an external service failed or could not be reached (AWS: credentials, an API; the pulumi CLI)
+#: an external service failed or could not be reached (AWS: credentials, an API; the pulumi CLI), or the
+#: disk failed a write (full, over quota: :mod:`gpufleet.atomic_file`); the input is not the problem
 EXTERNAL = 3
 #: an internal error: a bug in gpufleet (report it; GPUFLEET_DEBUG=1 prints the traceback)
 INTERNAL = 4
@@ -19,7 +20,7 @@ MEANING = {
     OK: "success",
     POLICY: "a policy violation or a failed check (a mandatory policy, a blocked replacement, a preflight check)",
     BAD_INPUT: "bad input or usage (a stack, fleet or plan file that cannot be read or is not valid; a bad option)",
-    EXTERNAL: "an external service failed (AWS credentials or an AWS API; the pulumi CLI)",
+    EXTERNAL: "an external service failed (AWS credentials or an AWS API; the pulumi CLI), or the disk (full)",
     INTERNAL: "an internal error (a bug in gpufleet: please report it; GPUFLEET_DEBUG=1 shows the traceback)",
 }
 

@@ -110,7 +110,7 @@ def missing_stack(stack_or_path: str, shown: str, project: Project | Path | None
         proj = coerce(project)
         known = ", ".join(proj.stacks()) or "none"
         where = f" (stacks of project {proj.name} in {proj.shown(proj.stacks_dir)}/: {known})"
-    return stack_config.ConfigError(shown, "(file)", stack_or_path,
+    return stack_config.ConfigError(shown, "(file)", stack_config.Verbatim(stack_or_path),  # an argument
                                     f"a stack name with a file Pulumi.<stack>.yaml in the project's stacks dir, "
                                     f"or a path to one{where}")
 

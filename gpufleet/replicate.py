@@ -222,10 +222,12 @@ def newest_version(raw: dict[str, Any]) -> list[tuple[str, Any, Any]]:
 
 
 def write_stack(replica: Replica) -> None:
-    """Write the stack file (never over an existing one), then its policy config."""
+    """Write the stack file (never over an existing one), then its policy config: both or
+    neither (:mod:`gpufleet.atomic_file`; a failure is one WriteError, nothing left behind)."""
+    from .atomic_file import all_or_nothing, write_atomic
     from .reports import policy
 
     replica.path.parent.mkdir(parents=True, exist_ok=True)
-    with open(replica.path, "x", encoding="utf-8") as fh:
-        fh.write(replica.text)
-    replica.policy_config = policy.write_config(replica.config, replica.stack, replica.project)
+    with all_or_nothing():
+        write_atomic(replica.path, replica.text, exclusive=True, shown=replica.project.shown(replica.path))
+        replica.policy_config = policy.write_config(replica.config, replica.stack, replica.project)

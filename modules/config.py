@@ -34,8 +34,8 @@ from pydantic import ValidationError
 from . import checks
 from .schema.stack import StackConfig
 
-from .config_errors import (NS, PROJECT, REGION_KEY, ConfigError, Shown, _MISSING, _error_path,  # noqa: F401
-                            _one_line, _qualify, _Shown, _to_config_error, error_from_validation)
+from .config_errors import (NS, PROJECT, REGION_KEY, ConfigError, Shown, Verbatim, _MISSING, _error_path,  # noqa: F401
+                            _one_line, _qualify, _Shown, _to_config_error, error_from_validation, excerpt)
 from .config_keys import PULUMI_KEYS, _did_you_mean, _key_problems, _non_finite  # noqa: F401
 from .user_files import (_LOADERS, MAX_DEPTH, MAX_INT_DIGITS, MAX_JSON_BYTES, MAX_VALUES,  # noqa: F401
                          MAX_YAML_BYTES, YAML_LOADER, check_file, decode_text, parse_yaml, read_json_file,
@@ -73,7 +73,10 @@ def read_stack_file(path: Path, shown: str | None = None) -> dict[str, Any]:
     if isinstance(doc, dict):
         for key in doc:
             if key not in STACK_FILE_KEYS:
-                raise ConfigError(source, _one_line(key, 200), _Shown(f"unknown top-level key '{_one_line(key, 100)}'"),
+                # every top-level key of a stack file is a short word: an unknown one shows its excerpt
+                # only (the file may be a token's, e.g. through a symlink)
+                short = _one_line(excerpt(str(key)), 100)
+                raise ConfigError(source, short, _Shown(f"unknown top-level key '{short}'"),
                                   f"a top-level key of a Pulumi stack file: {', '.join(STACK_FILE_KEYS)}"
                                   f"{_did_you_mean(str(key), STACK_FILE_KEYS)}")
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
@@ -109,7 +112,7 @@ def check_environment(stack: str, cfg: StackConfig | str | None, source: str) ->
 
     env = environment_of(stack)
     if env is None:
-        raise ConfigError(source, "stack name", stack, NAME_RULE)
+        raise ConfigError(source, "stack name", Verbatim(stack), NAME_RULE)  # a file name, not its content
     declared = cfg if isinstance(cfg, str) or cfg is None else cfg.environment
     if declared is not None and env != declared:
         raise ConfigError(source, f"{NS}environment", declared,

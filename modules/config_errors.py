@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import json
-import re
 import types
 import typing
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -18,6 +16,8 @@ import annotated_types
 from pydantic import BaseModel, ValidationError
 
 from .schema.stack import StackConfig
+from .shown_values import (_CONTROL, _MISSING, EXCERPT, Shown, Verbatim, _one_line, _show, _Shown,  # noqa: F401
+                           excerpt)
 
 
 PROJECT = "gpufleet"
@@ -50,90 +50,6 @@ def __getattr__(name: str) -> Any:
 
         return PlatformConfigError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _Shown(str):
-    """A given value that is already phrased for the message (e.g. ``unknown key 'x'``)."""
-
-
-Shown = _Shown
-
-
-_MISSING = object()
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _one_line(text: Any, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, control characters (newlines) escaped."""
-    text = str(text)
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
-
-
-def _show(value: Any, limit: int = 100) -> str:
-    """A value as the message shows it: JSON-like, at most ``limit`` characters, computed
-    without serialising more of the value than it shows (a value may be huge or shared)."""
-    if isinstance(value, _Shown):
-        return _one_line(value, 300)
-    if value is _MISSING:
-        return "nothing (the key is missing)"
-    if isinstance(value, str):
-        text = repr(value[: limit + 1])
-    else:
-        parts: list[str] = []
-        _emit(value, parts, [limit + 1])
-        text = "".join(parts)
-    return _one_line(text if len(text) <= limit else text[: limit - 3] + "...", limit)
-
-
-def _emit(value: Any, out: list[str], budget: list[int]) -> None:
-    """Append JSON-like text of ``value`` to ``out`` until ``budget[0]`` characters are used."""
-
-    def put(text: str) -> bool:
-        out.append(text)
-        budget[0] -= len(text)
-        return budget[0] > 0
-
-    if budget[0] <= 0:
-        return
-    if isinstance(value, Mapping):
-        if not put("{"):
-            return
-        for i, (k, v) in enumerate(value.items()):
-            key = k[: budget[0]] if isinstance(k, str) else _scalar(k, budget[0])
-            if not put((", " if i else "") + json.dumps(key) + ": "):
-                return
-            _emit(v, out, budget)
-            if budget[0] <= 0:
-                return
-        put("}")
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        if not put("["):
-            return
-        for i, v in enumerate(value):
-            if i and not put(", "):
-                return
-            _emit(v, out, budget)
-            if budget[0] <= 0:
-                return
-        put("]")
-    else:
-        put(_scalar(value, budget[0]))
-
-
-def _scalar(value: Any, limit: int) -> str:
-    if isinstance(value, str):
-        return json.dumps(value[:limit])
-    if value is None or isinstance(value, (bool, float)):
-        return json.dumps(value)
-    if isinstance(value, int):
-        try:
-            return str(value)
-        except ValueError:  # more digits than Python converts
-            return "(an integer of thousands of digits)"
-    return str(value)[:limit]
-
 
 
 # ---------------------------------------------------------------- error rendering

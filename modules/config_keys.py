@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from .schema.stack import StackConfig
 
 
-from .config_errors import NS, PROJECT, REGION_KEY, ConfigError, _inner, _one_line, _qualify, _Shown
+from .config_errors import NS, PROJECT, REGION_KEY, ConfigError, _inner, _one_line, _qualify, _Shown, excerpt
 
 #: Config keys of the ``pulumi:`` namespace the Pulumi engine reads.
 PULUMI_KEYS = ("disable-default-providers", "autonaming")
@@ -72,10 +72,14 @@ def _key_problems(raw_config: Mapping[str, Any], source: str) -> list[ConfigErro
             bad.append((key, None))
     problems = []
     for i, (key, provider) in enumerate(bad):
+        # a key of a namespace gpufleet knows is shown whole (a key path); any other key only as
+        # its excerpt: it may be file content that is no key at all (a token)
+        known_ns = provider is not None or str(key).partition(":")[0] == PROJECT
+        shown = _one_line(key if known_ns else excerpt(str(key)), 200)
         if i:  # only the first is reported: no suggestions to compute for the others
-            problems.append(ConfigError(source, _one_line(key, 200), None, ""))
+            problems.append(ConfigError(source, shown, None, ""))
             continue
-        text = _one_line(key, 100)
+        text = _one_line(shown, 100)
         if provider == "pulumi":
             expected = f"a key the Pulumi engine reads: {', '.join('pulumi:' + k for k in PULUMI_KEYS)}"
         elif provider:
@@ -84,7 +88,7 @@ def _key_problems(raw_config: Mapping[str, Any], source: str) -> list[ConfigErro
             expected = ("a key in a namespace this stack's program reads: gpufleet:<section>, "
                         "aws:<AWS provider key>, kubernetes:<Kubernetes provider key>")
         near = _nearest(str(key)[:200])
-        problems.append(ConfigError(source, _one_line(key, 200), _Shown(f"unknown key '{text}'"),
+        problems.append(ConfigError(source, shown, _Shown(f"unknown key '{text}'"),
                                     expected + (f" (did you mean '{near}'?)" if near else "")))
     return problems
 

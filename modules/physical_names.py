@@ -28,10 +28,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import catalog
-from .config import NS, ConfigError
+from .config import NS, ConfigError, Verbatim
 
 if TYPE_CHECKING:  # pragma: no cover
     from .schema.stack import StackConfig
@@ -303,6 +303,13 @@ def stack_rule() -> str:
             f"may have at most {t.limit.max_len} characters")
 
 
+def _stack_given(stack: Any) -> Any:
+    """A stack name as a message shows it: whole (a file name or an argument, not a file's
+    content; a pool or team name the schema's name rule already took, which the message's
+    expected names too)."""
+    return Verbatim(stack) if isinstance(stack, str) else stack
+
+
 def check_stack(stack: str, region: str | None, source: str, cfg: "StackConfig | None" = None) -> None:
     """Refuse a stack name (and, with ``cfg``, pool or team names) whose physical names a
     service would refuse: one :class:`modules.config.ConfigError` naming ``source``.
@@ -310,14 +317,15 @@ def check_stack(stack: str, region: str | None, source: str, cfg: "StackConfig |
     ``region``: the stack's region (None or a region gpufleet does not know: the longest
     one it knows; the region itself is validated with the config)."""
     if not isinstance(stack, str) or not 1 <= len(stack) <= max_stack_length() or not DNS_LABEL.fullmatch(stack):
-        raise ConfigError(source, "stack name", stack, stack_rule())
+        raise ConfigError(source, "stack name", _stack_given(stack), stack_rule())
     known = region in catalog.regions()
     for t in _stack_templates():
         for name in _renders(t, stack, region if known else longest_region()):
             problem = t.problem(name)
             if problem:
-                raise ConfigError(source, "stack name", stack, f"a name whose {t.limit.service} {name!r} is valid "
-                                                                f"({problem}; allowed: {t.limit.allowed})")
+                raise ConfigError(source, "stack name", _stack_given(stack),
+                                  f"a name whose {t.limit.service} {name!r} is valid "
+                                  f"({problem}; allowed: {t.limit.allowed})")
     if cfg is not None:
         _check_parts(cfg, source)
 
@@ -333,7 +341,7 @@ def _check_parts(cfg: "StackConfig", source: str) -> None:
             problem = t.problem(name)
             if problem:
                 shown = name + ("-<7 random hex>" if t.autonamed else "")
-                raise ConfigError(source, key_path, value,
+                raise ConfigError(source, key_path, _stack_given(value),  # a name the schema took: whole
                                   f"a shorter {kind} name: the {t.limit.service} {shown!r} built from it "
                                   f"must be valid ({problem}; allowed: {t.limit.allowed})")
 

@@ -92,7 +92,9 @@ def test_cli_renders_stack_names_and_files(tmp_path, capsys):
     ('{"stack": "dev"}', 'missing.json: (file): got {"stack": "dev"}; expected a plan: a JSON object with a "resources" list'),
     ("[1, 2]", 'missing.json: (file): got [1, 2]; expected a plan: a JSON object with a "resources" list'),
     ('{"resources": [{"urn": "urn:pulumi:dev::gpufleet::x::y", "type": "x"}]}',
-     'missing.json: resources[0]: got {"urn": "urn:pulumi:dev::gpufleet::x::y", "type": "x"}; expected a plan\'s resource'),
+     # a string from the file shows its first 20 characters at most (issue 18, section 3), the kind of value after
+     'missing.json: resources[0]: got {"urn": "urn:pulumi:dev::g...", "type": "x"} (a mapping of 2 keys); '
+     'expected a plan\'s resource'),
 ])
 def test_bad_input_is_one_clear_error(tmp_path, capsys, content, message):
     path = tmp_path / "missing.json"

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(report)
     else:
-        args.output.write_text(report)
+        from ..atomic_file import write_atomic
+
+        write_atomic(args.output, report)  # a temporary file renamed into place; never through a symlink
         print(f"wrote {args.output}: {check.exit_code(results)} ({len(results)} stack(s))", file=sys.stderr)
     return check.exit_code(results)

@@ -104,7 +104,9 @@ def _run(args: argparse.Namespace) -> int:
         json.dump({"stack": name, **after.to_json()}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     elif args.format == "markdown":
-        print(fmt.markdown(after, f"stack `{name}`"))
+        from ..reports.escape import code
+
+        print(fmt.markdown(after, f"stack {code(name)}"))
     else:
         print(fmt.table(after, f"stack {name}"))
     return 0

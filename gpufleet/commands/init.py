@@ -137,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from gpufleet.modules import config as stack_config
 
     from .. import plan as planner
+    from ..atomic_file import all_or_nothing
     from ..project import TEMPLATES_DIR, of
     from ..render import pools_table
     from ..reports import policy
@@ -157,12 +158,13 @@ def run(args: argparse.Namespace) -> int:
                   f"# Before `pulumi up`, replace every value marked `placeholder` (the account {ACCOUNT_PLACEHOLDER} "
                   f"in the ARNs\n# among them; README, \"Before your first `pulumi up`\"). "
                   f"`gpufleet plan {args.stack}` checks the file offline.\n")
-        replica = derive(template, env, args.stack, region, project, offline=True, header=header,
-                         edit=placeholders(args.stack))
+        with all_or_nothing():  # the stack file, its policy config and the pack: all of them or none
+            replica = derive(template, env, args.stack, region, project, offline=True, header=header,
+                             edit=placeholders(args.stack))
+            pack = policy.write_pack(project)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    pack = policy.write_pack(project)
     project.announce()
     print(f"gpufleet init: {args.stack}, a {env} stack in {region} (AZs {', '.join(replica.config.network.azs)}, "
           f"VPC {replica.config.network.cidr}) from the {env} template")

@@ -66,9 +66,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     if args.write_config:
+        from ..atomic_file import all_or_nothing
+
         stack, cfg = _config(args.stack, project)
-        target = policy.write_config(cfg, stack, project)
-        pack = policy.write_pack(project)
+        with all_or_nothing():  # the config and (for a project without one) the pack: all or none
+            target = policy.write_config(cfg, stack, project)
+            pack = policy.write_pack(project)
         project.announce()
         print(f"wrote {project.shown(target)}")
         if pack:

@@ -23,6 +23,7 @@ from gpufleet.modules.cost.basis import FIGURE_MEANINGS, FIGURES
 from gpufleet.modules.cost.model import CostEstimate, CostItem, estimate
 
 from ..plan import Report
+from . import escape as esc
 
 if TYPE_CHECKING:  # pragma: no cover
     from gpufleet.modules.cost.pricing import PriceTable
@@ -87,6 +88,8 @@ def table(est: CostEstimate, title: str) -> str:
 
 
 def markdown(est: CostEstimate, title: str) -> str:
+    """A PR comment; ``title`` is Markdown (the caller escapes a name in it: ``escape.code``),
+    every item, basis, note and reason is escaped here (:mod:`gpufleet.reports.escape`)."""
     total = est.monthly
     head = " | ".join(COLUMNS)
     lines = [f"### gpufleet cost: {title}", "",
@@ -97,8 +100,8 @@ def markdown(est: CostEstimate, title: str) -> str:
              f"| item | category | prices | {head} | basis (expected) |", "|---|---|---|" + "---:|" * len(COLUMNS) + "---|"]
     for i in est.items:
         basis = " + ".join(c.describe() for c in i.basis.get("expected", ()) if c.quantity) or "-"
-        lines.append(f"| {i.name} | {i.category} | {_regions(i)} | " + " | ".join(usd(getattr(i, c)) for c in COLUMNS)
-                     + f" | {basis} |")
+        lines.append(f"| {esc.md(i.name)} | {esc.md(i.category)} | {_regions(i)} | "
+                     + " | ".join(usd(getattr(i, c)) for c in COLUMNS) + f" | {esc.md(basis)} |")
     lines += ["", "</details>", ""]
     lines += _not_priced_md(est)
     lines += [_footer(est)]
@@ -109,11 +112,11 @@ def _not_priced_md(est: CostEstimate) -> list[str]:
     if not est.not_priced:
         return []
     return ([f"<details><summary>Not priced ({len(est.not_priced)})</summary>", ""]
-            + [f"- **{n.item}**: {n.reason}" for n in est.not_priced] + ["", "</details>", ""])
+            + [f"- **{esc.md(n.item)}**: {esc.md(n.reason)}" for n in est.not_priced] + ["", "</details>", ""])
 
 
 def _footer(est: CostEstimate) -> str:
-    notes = "".join(f"<br>{n}" for n in est.notes)
+    notes = "".join(f"<br>{esc.md(n)}" for n in est.notes)
     return f"<sub>{est.currency}/month, 730 h. Prices: {est.prices.source} ({est.prices.region}, {est.prices.date}).{notes}</sub>"
 
 
@@ -206,7 +209,7 @@ def compare_markdown(diff: dict[str, Any], before: str, after: str) -> str:
                    f"{_pct(diff['before']['expected'], diff['after']['expected']).replace('-', '').replace('+', '')}.")
     else:
         summary = f"This change **keeps** the expected monthly cost at **{usd(diff['after']['expected'])}**."
-    lines = [f"### gpufleet cost: `{before}` → `{after}`", "", summary,
+    lines = [f"### gpufleet cost: {esc.code(before)} → {esc.code(after)}", "", summary,
              "", f"| | {' | '.join(COLUMNS)} |", "|---|" + "---:|" * len(COLUMNS),
              "| before | " + " | ".join(usd(diff['before'][c]) for c in COLUMNS) + " |",
              "| after | " + " | ".join(usd(diff['after'][c]) for c in COLUMNS) + " |",
@@ -218,12 +221,12 @@ def compare_markdown(diff: dict[str, Any], before: str, after: str) -> str:
                   f"| item | status | {' | '.join(COLUMNS)} |", "|---|---|" + "---:|" * len(COLUMNS)]
         for it in diff["items"]:
             name = it["name"] + (f" (was: {it['was']})" if it["was"] else "")
-            lines.append(f"| {name} | {it['status']} | " + " | ".join(signed(it["change"][c]) for c in COLUMNS) + " |")
+            lines.append(f"| {esc.md(name)} | {it['status']} | " + " | ".join(signed(it["change"][c]) for c in COLUMNS) + " |")
         lines += ["", "</details>", ""]
     if diff.get("not_priced"):
         lines += [f"<details><summary>Not priced ({len(diff['not_priced'])})</summary>", ""]
-        lines += [f"- **{n['item']}**: {n['reason']}" for n in diff["not_priced"]] + ["", "</details>", ""]
+        lines += [f"- **{esc.md(n['item'])}**: {esc.md(n['reason'])}" for n in diff["not_priced"]] + ["", "</details>", ""]
     p = diff["prices"]
-    notes = "".join(f"<br>{n}" for n in diff.get("notes", ()))
+    notes = "".join(f"<br>{esc.md(n)}" for n in diff.get("notes", ()))
     lines.append(f"<sub>{diff['currency']}/month, 730 h. Prices: {p['source']} ({p['region']}, {p['date']}).{notes}</sub>")
     return "\n".join(lines)

@@ -102,27 +102,32 @@ def write_pack(project: Project) -> list[Path]:
     from importlib.metadata import version
     from string import Template
 
+    from ..atomic_file import all_or_nothing, write_atomic
+
     pack = project.root / "policies"
     if (pack / "PulumiPolicy.yaml").is_file():
         return []
     pack.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in PACK_FILES:
-        target = pack / name
-        if not target.exists():
-            text = (PACK_TEMPLATE_DIR / name).read_text(encoding="utf-8")
-            target.write_text(Template(text).substitute(gpufleet_version=version("gpufleet")), encoding="utf-8")
-            written.append(target)
+    with all_or_nothing():  # the whole pack or none of it
+        for name in PACK_FILES:
+            target = pack / name
+            if not target.exists():
+                text = (PACK_TEMPLATE_DIR / name).read_text(encoding="utf-8")
+                written.append(write_atomic(target, Template(text).substitute(gpufleet_version=version("gpufleet")),
+                                            exclusive=True, shown=project.shown(target)))
     return written
 
 
 def write_config(cfg: StackConfig, stack: str, project: Project | Path | None = None) -> Path:
     """Write ``policies/config/<stack>.json`` into the project (created when missing)."""
-    target = coerce(project).policy_config(stack)
+    from ..atomic_file import write_atomic
+
+    proj = coerce(project)
+    target = proj.policy_config(stack)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = config_text(cfg, stack, project)  # read the current file's suppressions before writing
-    target.write_text(text)
-    return target
+    return write_atomic(target, text, shown=proj.shown(target))
 
 
 # ---------------------------------------------------------------- suppressions
@@ -229,7 +234,9 @@ def suppressions_of(stack: str, project: Project | Path | None = None) -> dict[s
     try:
         return offline.suppressions(doc)
     except offline.SuppressionError as exc:
-        raise stack_config.ConfigError(shown, exc.key_path, exc.given, exc.expected) from None
+        # a policy name that is a key of "suppress" is shown whole, as key paths are; values are excerpts
+        given = stack_config.Verbatim(exc.given) if exc.key_path == "suppress" and isinstance(exc.given, str) else exc.given
+        raise stack_config.ConfigError(shown, exc.key_path, given, exc.expected) from None
 
 
 def with_suppressions(config: dict[str, Any], suppressed: dict[str, str]) -> dict[str, Any]:
