@@ -87,10 +87,16 @@ def test_a_deployer_among_the_admins_takes_no_entry_of_its_own():
                           "gpufleet:cluster.admin_arns", "expected at most 2999 admin ARNs, not 3000")
 
 
+def excerpt_of(value: str) -> str:
+    """How an error shows a string the stack file gave (issue 18, 3): a 17-character prefix and
+    its length, never the whole value."""
+    return f"'{value[:17]}...' (a string of {len(value)} characters)"
+
+
 def test_a_repeated_admin_is_refused():
     assert_one_line_error(apply_edits("dev", [("gpufleet:cluster.admin_arns", [ADMIN, ADMIN])]), SRC,
                           "gpufleet:cluster.admin_arns[1]",
-                          f"got '{ADMIN}'; expected an ARN not already listed as admin_arns[0] (EKS takes one access "
+                          f"got {excerpt_of(ADMIN)}; expected an ARN not already listed as admin_arns[0] (EKS takes one access "
                           "entry per IAM principal)")
 
 
@@ -271,6 +277,6 @@ def test_two_admins_that_would_share_an_access_entry_name_are_refused(other):
     slug = foundation.principal_slug(first)
     assert slug == foundation.principal_slug(other)
     assert_one_line_error(raw, SRC, "gpufleet:cluster.admin_arns[1]",
-                          f"got '{other}'; expected an admin whose role or user name differs from admin_arns[0] "
+                          f"got {excerpt_of(other)}; expected an admin whose role or user name differs from admin_arns[0] "
                           f"({first}) in more than account, path or punctuation: both would be the access entry "
                           f"admin-{slug}")
