@@ -14,6 +14,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, merge_attrib
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 from ruamel.yaml.scalarstring import ScalarString
 
+from gpufleet.modules.parse_problems import kind_of_problem
+
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -47,10 +49,9 @@ def load_document(text: str, source: str | None = None) -> CommentedMap:
 
 def _parse_error(exc: YAMLError, source: str) -> Exception:
     from gpufleet.modules.config_errors import ConfigError, Shown
-    from gpufleet.modules.user_files import _kind_of_problem
 
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = _kind_of_problem(getattr(exc, "problem", None) or getattr(exc, "context", None)
+    problem = kind_of_problem(getattr(exc, "problem", None) or getattr(exc, "context", None)
                                or type(exc).__name__)
     where = f"line {mark.line + 1}" if mark is not None else "(file)"
     column = f" (column {mark.column + 1})" if mark is not None else ""

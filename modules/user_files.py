@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-
-
 from .config_errors import ConfigError, _Shown, _one_line
+from .json_depth import json_too_deep
+from .parse_problems import kind_of_problem
 
 #: What a user file may make the tool do.
 MAX_YAML_BYTES = 1 << 20       # a stack or fleet file (the shipped ones are about 4 KB)
@@ -215,26 +215,9 @@ def read_json_file(path: Path | str, noun: str, *, shown: str | None = None) -> 
                           "valid JSON") from None
     except RecursionError:
         raise _too_deep(source, "(file)", noun) from None
-    if _json_too_deep(text):
+    if json_too_deep(text, MAX_DEPTH):
         raise _too_deep(source, "(file)", noun)
     return doc
-
-
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
-_INNERMOST = re.compile(r"\[\]|\{\}")
-
-
-def _json_too_deep(text: str) -> bool:
-    """Valid JSON ``text`` nests deeper than MAX_DEPTH: its brackets (strings removed) do not
-    vanish in MAX_DEPTH rounds of removing the innermost pairs (regex passes, not a walk of
-    the values: a million empty lists cost no more than one)."""
-    brackets = _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text))
-    for _ in range(MAX_DEPTH):
-        if not brackets:
-            return False
-        brackets = _INNERMOST.sub("", brackets)
-    return bool(brackets)
 
 
 def _too_deep(source: str, where: str, noun: str) -> ConfigError:
@@ -396,27 +379,10 @@ def _yaml_error(exc: yaml.YAMLError, text: str, source: str, noun: str) -> Confi
                            "printable text (valid YAML)")
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     # the kind of problem only: never ``str(exc)``, whose marks print a snippet of the line
-    problem = _kind_of_problem(getattr(exc, "problem", None) or getattr(exc, "context", None)
+    problem = kind_of_problem(getattr(exc, "problem", None) or getattr(exc, "context", None)
                                or "a document it cannot read")
     where = f"line {mark.line + 1}" if mark is not None else "(file)"
     if "nesting depth" in problem:
         return _too_deep(source, where, noun)
     column = f" (column {mark.column + 1})" if mark is not None else ""
     return ConfigError(source, where, _Shown(f"invalid YAML: {problem}{column}"), "valid YAML")
-
-
-#: what PyYAML quotes from the text in a problem: ``found character '%r'``, ``but found '%r'``,
-#: ``unknown escape character '%r'``, ``undefined tag handle '%r'`` (libyaml quotes nothing)
-_QUOTED = re.compile(r"\b(found|got|character|handle)\s+(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
-#: ruamel's duplicate keys quote both values: ``with value "2" (original value: "1")``
-_VALUES = re.compile(r"\s*with value (?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
-                     r"(?:\s*\(original value: (?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\))?")
-
-
-def _kind_of_problem(problem: str) -> str:
-    """A parser's problem without what it quotes from the file: ``found character '\\t' that
-    cannot start any token`` is ``found character that cannot start any token``."""
-    def drop(m: re.Match[str]) -> str:
-        return f"{m.group(1)} something else" if m.group(1) in ("found", "got") else m.group(1)
-
-    return _one_line(_QUOTED.sub(drop, _VALUES.sub("", str(problem))), 200)
