@@ -38,6 +38,7 @@ import random
 from heapq import heappop, heappush
 from typing import Any
 
+from . import limits
 from .admission import Admission
 from .cluster import Node, PoolState
 from .nodes import NodeEvents
@@ -62,11 +63,16 @@ class Result:
 
 class Engine(NodeEvents):
     def __init__(self, plat: Platform, trace: Trace, *, seed: int = 0, horizon_s: float | None = None,
-                 audit: bool = False):
+                 audit: bool = False, max_events: int | None = None):
         self.plat, self.trace, self.seed, self.audit = plat, trace, seed, audit
+        #: the event loop's budget (:func:`.limits.max_events`): no input keeps it running for ever
+        self.max_events = limits.max_events(len(trace.jobs)) if max_events is None else max_events
         self.fixed_horizon = horizon_s is not None
-        slack = 86400.0 * 30
+        slack = limits.DAY_S * limits.SLACK_DAYS
         self.horizon = horizon_s if horizon_s is not None else trace.span + slack
+        if not self.horizon <= limits.MAX_HORIZON_DAYS * limits.DAY_S:  # the calendar holds it (nan too)
+            raise limits.TooLarge(f"simulate {plat.stack}: got a simulation of {self.horizon / 86400:,.0f} days; "
+                                  f"expected at most {limits.MAX_HORIZON_DAYS:,} days")
         self.rng = random.Random(seed)
         self.rate_s = plat.assumptions.spot_rate / 3600
         self.quotas = Quotas(plat)
@@ -117,6 +123,8 @@ class Engine(NodeEvents):
             if now > self.horizon:
                 end = self.horizon
                 break
+            if self.seq > self.max_events:
+                self._too_many()
             self.now = end = now
             changed = False
             while heap and heap[0][0] <= now:
@@ -137,6 +145,13 @@ class Engine(NodeEvents):
             end = self.last_effect
         self._close(end)
         return Result(self.plat, self.trace, jobs, self.pools, end, self.seed, self.infos, self.audited)
+
+    def _too_many(self) -> None:
+        raise limits.TooLarge(
+            f"simulate {self.plat.stack}: got more than {self.max_events:,} events by day {self.now / 86400:,.1f} "
+            f"({len(self.trace.jobs):,} jobs, spot rate {self.plat.assumptions.spot_rate:g} per node-hour); expected "
+            f"at most {limits.EVENTS_BASE:,} events and {limits.EVENTS_PER_JOB} per job: a lower --spot-rate, "
+            "a shorter --horizon-days or a smaller trace")
 
     def _cycle(self) -> None:
         self.kueue.cycle()
@@ -362,5 +377,5 @@ class Engine(NodeEvents):
                 ps.close(node, end)
 
 def simulate(plat: Platform, trace: Trace, *, seed: int = 0, horizon_s: float | None = None,
-             audit: bool = False) -> Result:
-    return Engine(plat, trace, seed=seed, horizon_s=horizon_s, audit=audit).run()
+             audit: bool = False, max_events: int | None = None) -> Result:
+    return Engine(plat, trace, seed=seed, horizon_s=horizon_s, audit=audit, max_events=max_events).run()

@@ -104,7 +104,8 @@ def text(doc: dict[str, Any], markdown: bool = False) -> str:
             f"{duration(doc['span_hours'])}: {usd(c['per_month'])} per month; the static estimate's expected: "
             f"{usd(c['expected_per_month'])} per month")
     h = "### " if markdown else ""
-    parts = [("## " if markdown else "") + title, span, f"jobs: {outcomes}", "", f"{h}teams", "",
+    warned = [f"warning: {w['message']}" for w in doc.get("warnings", [])]
+    parts = [("## " if markdown else "") + title, span, f"jobs: {outcomes}", *warned, "", f"{h}teams", "",
              _grid(_team_rows(doc), markdown), "", f"{h}pools", "", _grid(_pool_rows(doc), markdown), "", cost]
     for key, label in (("never_runs", "never run"), ("deactivated", "deactivated by Kueue"),
                        ("deadline", "killed at their deadline")):

@@ -151,6 +151,7 @@ def summarize(result: Result) -> dict[str, Any]:
                  "per_month": _r(total * HOURS_PER_MONTH / span_h) if span_h else 0.0,
                  "expected_per_month": plat.expected_monthly},
         "never_runs": never, "deactivated": deactivated, "deadline": killed,
+        "warnings": [dict(w) for w in result.trace.warnings],
     }
 
 

@@ -13,7 +13,9 @@
   (``gpu_memory_gib``, default the share of the GPU's memory); whole GPUs need full-GPU
   slices (``7g``); NVIDIA MIG User Guide, "Supported MIG Profiles";
 - cpu and memory per pod as the trace says; a GPU model constraint is the node selector
-  ``gpufleet.io/gpu``, a pool constraint ``gpufleet.io/pool``.
+  ``gpufleet.io/gpu``, a pool constraint ``gpufleet.io/pool``; several models
+  (``v100-32gb|t4-16gb``) are node affinity ``gpufleet.io/gpu In (...)``: a flavor whose
+  nodes carry one of them, asked with that model's selector.
 
 **Can it ever run** is decided by :mod:`modules.workload_rules`, applied flavor by flavor of
 the team's ClusterQueue (with the job asking in that flavor's terms): Kueue's flavor and
@@ -140,12 +142,21 @@ def analyse(shape: Shape, plat: Platform, queues_by_team: dict[str, QueueSpec]) 
     reasons: list[str] = []
     options: list[Option] = []
     soft: list[str] = []
-    selector = {GPU_LABEL: shape.gpu_model} if shape.gpu_model else {}
+    models = shape.gpu_model.split("|") if shape.gpu_model else []
+    base = {GPU_LABEL: models[0]} if len(models) == 1 else {}
     if shape.pool:
-        selector[POOL_LABEL] = shape.pool
+        base[POOL_LABEL] = shape.pool
     for group in cq.get("resourceGroups", []):
         for fl in group["flavors"]:
             pool = plat.pool(fl["name"])
+            selector = base
+            if len(models) > 1:  # any of these: node affinity gpufleet.io/gpu In (...), met by the pool's label
+                label = pool.facts.labels.get(GPU_LABEL, pool.gpu_model)
+                if label not in models:
+                    reasons.append(f"{pool.name}: node affinity {GPU_LABEL} in ({', '.join(models)}): "
+                                   f"the pool's nodes are {label}")
+                    continue
+                selector = {**base, GPU_LABEL: label}
             asked_there = pool_request(shape, pool)
             if isinstance(asked_there, str):
                 reasons.append(f"{pool.name}: {asked_there}")

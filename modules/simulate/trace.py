@@ -17,7 +17,8 @@ column                 default   meaning
                                  seconds; never checkpoints, loses no work)
 ``cpu``                1         cores per pod
 ``memory_gib``         4         GiB of memory per pod
-``gpu_model``          any       catalog GPU model the job needs (``a100-40gb``, ``l4-24gb``, ...)
+``gpu_model``          any       catalog GPU model the job needs (``a100-40gb``, ``l4-24gb``, ...);
+                                 ``a100-40gb|a100-80gb``: any of these (node affinity ``In``)
 ``pool``               any       the GPU pool it selects (node selector ``gpufleet.io/pool``)
 ``gpu_memory_gib``     share     GPU memory per pod (picks the MIG slice); default: the GPU share of
                                  the pool's GPU memory
@@ -25,38 +26,29 @@ column                 default   meaning
 ``name``               line      the job's name in the report
 =====================  ========  =====================================================================
 
-Errors are one line naming the file, the line and the column (:class:`TraceError`).
+Errors are one line naming the file, the line and the column (:class:`TraceError`). Every
+value is bounded (:mod:`.limits`): times within 10 years of the trace start, amounts a pod
+can ask for, a JSON value of the column's type, a trace of at most 2,000,000 jobs (counted
+before it is read) and lines of at most 1 MiB; a team must be one of the stack's when the
+reader is given them.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Sequence
+
+from . import limits
+from .bounded_input import (COLUMNS, REQUIRED, TEN_YEARS, TEXT_COLUMNS, Said, TraceError,  # noqa: F401 - the
+                            _csv_rows, _jsonl_rows, csv_error, scan, shown)  # reader's names, used here and by alibaba
+from .limits import MAX_TRACE_S, Refused
 
 PRIORITY_NAMES = ("inference", "training", "experiments")
 #: a job's state while a simulation runs (``Job.state``)
 UNSUBMITTED, WAITING, BACKOFF, ADMITTED, RUNNING, DONE, NEVER, DEACTIVATED, DEADLINE = range(-1, 8)
-COLUMNS = ("submit", "run", "team", "gpus", "pods", "priority", "kind", "cpu", "memory_gib", "gpu_model",
-           "gpu_memory_gib", "pool", "checkpoint_minutes", "name")
-REQUIRED = ("submit", "run", "team", "gpus")
-
-
-class TraceError(ValueError):
-    """A trace that cannot be read. ``str()`` is the one-line message for users."""
-
-    def __init__(self, source: str, where: str, given: Any, expected: str):
-        self.source, self.where, self.given, self.expected = source, where, given, expected
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        given = self.given if isinstance(self.given, str) else json.dumps(self.given, default=str)
-        if len(given) > 80:
-            given = given[:77] + "..."
-        return f"{self.source}: {self.where}: got {given!r}; expected {self.expected}"
 
 
 class Shape:
@@ -125,6 +117,11 @@ class Trace:
     #: (job name, why it is not replayed): CPU-only pods
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: what the reader assumed, counted: ``{"kind", "value", "jobs", "message"}`` (an unknown
+    #: GPU model run on any GPU)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: every team of the trace and where it first appears (``line 7``)
+    teams: dict[str, str] = field(default_factory=dict)
 
     @property
     def span(self) -> float:
@@ -147,43 +144,91 @@ class ShapeCache:
 
 # ------------------------------------------------------------------ the native format
 
-def _number(source: str, where: str, value: Any, expected: str, *, low: float = 0.0, strict: bool = False) -> float:
+def _number(source: str, where: str, value: Any, expected: str, *, low: float = 0.0, strict: bool = False,
+            high: float = math.inf, bound: str = "") -> float:
+    """A number in [low, high]; else one TraceError saying ``expected`` (and ``at most
+    bound`` when the value was a number, too large)."""
     try:
-        x = float(value)
-    except (TypeError, ValueError):
+        return limits.number(value, low=low, high=high, strict=strict)
+    except Refused as exc:
+        if exc.range and bound and limits.to_float(value) > high:
+            raise TraceError(source, where, value, f"{expected}, at most {bound}") from None
         raise TraceError(source, where, value, expected) from None
-    if not math.isfinite(x) or x < low or (strict and x <= low):
-        raise TraceError(source, where, value, expected)
-    return x
 
 
 def _priority(source: str, where: str, value: Any) -> str | int:
-    text = str(value).strip()
-    if text in PRIORITY_NAMES or text.startswith("gpufleet-"):
-        return text
+    if isinstance(value, str):
+        text = value.strip()
+        if text in PRIORITY_NAMES or text.startswith("gpufleet-"):
+            return text
+        value = text
     try:
-        return int(text)
-    except ValueError:
-        raise TraceError(source, where, value, f"one of {', '.join(PRIORITY_NAMES)}, a PriorityClass name or an "
-                                               "integer priority") from None
+        return limits.whole(value, low=limits.MIN_PRIORITY, high=limits.MAX_PRIORITY)
+    except Refused as exc:
+        expected = f"one of {', '.join(PRIORITY_NAMES)}, a PriorityClass name or an integer priority"
+        if exc.range:
+            expected += f" from {limits.MIN_PRIORITY:,} to {limits.MAX_PRIORITY:,} (a pod's priority is an int32)"
+        raise TraceError(source, where, value, expected) from None
+
+
+def gpu_models(text: str | None) -> tuple[str, list[str]] | None:
+    """A ``gpu_model`` value: None for any GPU, else (the canonical value, the models not in
+    the catalog). ``a|b`` is any of these (``any`` among them: any GPU)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    parts = sorted({m.strip() for m in text.split("|")})
+    if "any" in parts:
+        return None
+    known = catalog_gpu_models()
+    return "|".join(parts), [m for m in parts if m not in known]
+
+
+_MODELS: set[str] = set()
+
+
+def catalog_gpu_models() -> set[str]:
+    """The catalog's GPU model keys (``a100-40gb``, ...)."""
+    if not _MODELS:
+        from .. import catalog
+
+        _MODELS.update(catalog.instance_type(n).gpu_model.key for n in catalog.instance_type_names()
+                       if catalog.instance_type(n).has_gpu)
+    return _MODELS
 
 
 class _RowReader:
     """Parses one native row (a mapping column -> raw value) into a Job."""
 
-    def __init__(self, source: str, time_scale: float, default_checkpoint_minutes: float):
+    def __init__(self, source: str, time_scale: float, default_checkpoint_minutes: float,
+                 teams: Sequence[str] | None = None, stack: str | None = None):
         self.source, self.scale = source, time_scale
         self.default_ckpt = default_checkpoint_minutes * 60
         self.shapes = ShapeCache()
         self._shape_rows: dict[tuple, Shape] = {}
+        self.teams = None if teams is None else list(teams)
+        self.stack = stack or "the stack"
+        #: team -> where it first appears
+        self.seen: dict[str, str] = {}
+
+    def _submit(self, line: str, value: Any) -> float:
+        scale = self.scale
+        bound = TEN_YEARS + (f" once multiplied by --time-scale {scale:g}" if scale != 1 else "")
+        x = _number(self.source, f"{line}: submit", value, "seconds from the trace start (a number >= 0)",
+                    high=MAX_TRACE_S / scale, bound=bound)
+        return min(x * scale, MAX_TRACE_S)
 
     def job(self, index: int, line: str, row: dict[str, Any]) -> Job | tuple[str, str]:
         src = self.source
         for col in REQUIRED:
             if row.get(col) in (None, ""):
                 raise TraceError(src, f"{line}: {col}", None, f"a value in the required column {col}")
-        submit = _number(src, f"{line}: submit", row["submit"], "seconds from the trace start (a number >= 0)")
-        run = _number(src, f"{line}: run", row["run"], "seconds of work (a number > 0)", strict=True)
+        submit = self._submit(line, row["submit"])
+        run = _number(src, f"{line}: run", row["run"], "seconds of work (a number > 0)", strict=True,
+                      high=MAX_TRACE_S, bound=TEN_YEARS)
+        if submit + run > MAX_TRACE_S:
+            raise TraceError(src, f"{line}: run", row["run"], f"seconds of work (a number > 0) ending within "
+                             f"{TEN_YEARS} of the trace start (submitted at {submit:,.0f} s)")
         name = row.get("name") or None
         raw = tuple(row.get(c) for c in ("team", "priority", "gpus", "gpu_model", "gpu_memory_gib", "cpu",
                                          "memory_gib", "pods", "kind", "pool"))
@@ -198,100 +243,58 @@ class _RowReader:
         elif ck in (None, ""):
             checkpoint = self.default_ckpt
         else:
-            checkpoint = _number(src, f"{line}: checkpoint_minutes", ck, "minutes between checkpoints (0: none)") * 60
-        return Job(index, name, submit * self.scale, run, checkpoint, shape)
+            checkpoint = _number(src, f"{line}: checkpoint_minutes", ck, "minutes between checkpoints (0: none)",
+                                 high=MAX_TRACE_S / 60, bound=f"{MAX_TRACE_S / 60:,.0f} (10 years)") * 60
+        return Job(index, name, submit, run, checkpoint, shape)
 
     def _shape(self, line: str, row: dict[str, Any]) -> Shape:
         src = self.source
-        gpus = _number(src, f"{line}: gpus", row["gpus"], "GPUs per pod: a whole number, or a fraction below 1")
+        what = "GPUs per pod: a whole number, or a fraction below 1"
+        gpus = _number(src, f"{line}: gpus", row["gpus"], what, high=limits.MAX_GPUS, bound=f"{limits.MAX_GPUS:,}")
         if gpus > 1 and gpus != int(gpus):
-            raise TraceError(src, f"{line}: gpus", row["gpus"], "GPUs per pod: a whole number, or a fraction below 1")
+            raise TraceError(src, f"{line}: gpus", row["gpus"], what)
         pods = row.get("pods") or 1
         try:
-            n_pods = int(str(pods))
-        except ValueError:
-            n_pods = 0
-        if n_pods < 1:
-            raise TraceError(src, f"{line}: pods", pods, "a whole number of pods >= 1")
-        kind = (row.get("kind") or "batch").strip()
+            n_pods = limits.whole(pods, low=1, high=limits.MAX_PODS)
+        except Refused as exc:
+            raise TraceError(src, f"{line}: pods", pods, "a whole number of pods >= 1" + (
+                f", at most {limits.MAX_PODS:,} (Kubernetes' largest supported cluster)" if exc.range else "")) from None
+        kind = str(row.get("kind") or "batch").strip()
         if kind not in ("batch", "service"):
             raise TraceError(src, f"{line}: kind", kind, "batch or service")
-        model = (row.get("gpu_model") or "").strip() or None
-        if model is not None and model != "any":
-            from .. import catalog
-
-            known = _gpu_model_keys(catalog)
-            if model not in known:
-                raise TraceError(src, f"{line}: gpu_model", model, f"a catalog GPU model ({', '.join(sorted(known))}) or any")
+        models = gpu_models(None if row.get("gpu_model") is None else str(row.get("gpu_model")))
+        if models is not None and models[1]:
+            known = catalog_gpu_models()
+            raise TraceError(src, f"{line}: gpu_model", row["gpu_model"],
+                             f"a catalog GPU model ({', '.join(sorted(known))}), several separated by | "
+                             "(any of them), or any")
+        team = str(row["team"]).strip()
+        if self.teams is not None and team not in self.teams:
+            raise TraceError(src, f"{line}: team", team, f"a team of {self.stack} ({', '.join(self.teams)}); "
+                             f"--team-map {team or 'TEAM'}=TEAM sends its jobs to one")
+        self.seen.setdefault(team, line)
         gmem = row.get("gpu_memory_gib")
         return self.shapes.get(
-            str(row["team"]).strip(), _priority(src, f"{line}: priority", row.get("priority") or "training"), gpus,
-            None if model in (None, "any") else model,
-            None if gmem in (None, "") else _number(src, f"{line}: gpu_memory_gib", gmem, "GiB (a number > 0)", strict=True),
-            _number(src, f"{line}: cpu", row.get("cpu") or 1, "cores per pod (a number > 0)", strict=True),
-            _number(src, f"{line}: memory_gib", row.get("memory_gib") or 4, "GiB per pod (a number > 0)", strict=True),
+            team, _priority(src, f"{line}: priority", row.get("priority") or "training"), gpus,
+            None if models is None else models[0],
+            None if gmem in (None, "") else _number(src, f"{line}: gpu_memory_gib", gmem, "GiB (a number > 0)",
+                                                    strict=True, high=limits.MAX_GPU_MEMORY_GIB,
+                                                    bound=f"{limits.MAX_GPU_MEMORY_GIB:,}"),
+            _number(src, f"{line}: cpu", row.get("cpu") or 1, "cores per pod (a number > 0)", strict=True,
+                    high=limits.MAX_CPU, bound=f"{limits.MAX_CPU:,}"),
+            _number(src, f"{line}: memory_gib", row.get("memory_gib") or 4, "GiB per pod (a number > 0)", strict=True,
+                    high=limits.MAX_MEMORY_GIB, bound=f"{limits.MAX_MEMORY_GIB:,}"),
             n_pods, kind == "service", str(row.get("pool") or "").strip() or None)
 
 
-def _gpu_model_keys(catalog: Any) -> set[str]:
-    return {catalog.instance_type(n).gpu_model.key for n in catalog.instance_type_names()
-            if catalog.instance_type(n).has_gpu}
-
-
-def _csv_rows(path: Path, source: str) -> Iterator[Any]:
-    """Yields the header first, then (line number, cells) of every non-empty row."""
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader, None)
-        except csv.Error as exc:
-            raise TraceError(source, "line 1", str(exc), "a header row of comma-separated column names") from None
-        if header is None:
-            raise TraceError(source, "line 1", "", f"a header row with the columns {', '.join(REQUIRED)}")
-        header = [h.strip() for h in header]
-        unknown = [h for h in header if h not in COLUMNS]
-        if unknown:
-            raise TraceError(source, "line 1", unknown[0], f"a column of the native format ({', '.join(COLUMNS)})")
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise TraceError(source, "line 1", ",".join(header), f"the required columns {', '.join(REQUIRED)}")
-        width = len(header)
-        yield header
-        try:
-            for cells in reader:
-                if not cells:
-                    continue
-                if len(cells) != width:
-                    raise TraceError(source, f"line {reader.line_num}", ",".join(cells),
-                                     f"{width} comma-separated values")
-                yield reader.line_num, cells
-        except csv.Error as exc:
-            raise TraceError(source, f"line {reader.line_num}", str(exc), "comma-separated values") from None
-
-
-def _jsonl_rows(path: Path, source: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8-sig") as fh:
-        for n, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError:
-                raise TraceError(source, f"line {n}", text.strip(), "one JSON object per line") from None
-            if not isinstance(obj, dict):
-                raise TraceError(source, f"line {n}", obj, "a JSON object")
-            unknown = [k for k in obj if k not in COLUMNS]
-            if unknown:
-                raise TraceError(source, f"line {n}: {unknown[0]}", obj[unknown[0]],
-                                 f"a key of the native format ({', '.join(COLUMNS)})")
-            yield f"line {n}", obj
-
-
 def read_native(path: Path, source: str | None = None, *, time_scale: float = 1.0,
-                checkpoint_minutes: float = 30.0, team_map: dict[str, str] | None = None) -> Trace:
-    """A native trace (CSV with a header, or JSON Lines when the file ends in .jsonl/.json)."""
+                checkpoint_minutes: float = 30.0, team_map: dict[str, str] | None = None,
+                teams: Sequence[str] | None = None, stack: str | None = None) -> Trace:
+    """A native trace (CSV with a header, or JSON Lines when the file ends in .jsonl/.json).
+    With ``teams`` (the stack's, named ``stack``), a job of another team is an error."""
     source = source or str(path)
-    reader = _RowReader(source, time_scale, checkpoint_minutes)
+    scan(path, source)
+    reader = _RowReader(source, time_scale, checkpoint_minutes, teams, stack)
     jobs: list[Job] = []
     skipped: list[tuple[str, str]] = []
 
@@ -309,7 +312,7 @@ def read_native(path: Path, source: str | None = None, *, time_scale: float = 1.
             slow(index, line, row)
     else:
         _read_csv(path, source, slow, jobs, time_scale, checkpoint_minutes * 60)
-    return finish(Trace(source, "native", jobs, skipped))
+    return finish(Trace(source, "native", jobs, skipped, teams=reader.seen))
 
 
 _SHAPE_COLUMNS = ("team", "priority", "gpus", "gpu_model", "gpu_memory_gib", "cpu", "memory_gib", "pods", "kind", "pool")
@@ -325,18 +328,18 @@ def _read_csv(path: Path, source: str, slow: Any, jobs: list[Job], scale: float,
     si, ri, ni, ci = col["submit"], col["run"], col.get("name"), col.get("checkpoint_minutes")
     known: dict[tuple, Shape | None] = {}
     ckpts: dict[str, float] = {}
-    inf = math.inf
+    top = MAX_TRACE_S
     for n, cells in rows:
         key = tuple([None if i is None else cells[i] for i in shape_at])
         shape = known.get(key, False)
         try:
-            submit, run = float(cells[si]), float(cells[ri])
-            ok = 0 <= submit < inf and 0 < run < inf
+            submit, run = float(cells[si]) * scale, float(cells[ri])
+            ok = 0 <= submit and 0 < run and submit + run <= top
             raw_ck = cells[ci] if ci is not None else ""
             ck = ckpts.get(raw_ck)
             if ck is None and raw_ck:
                 ck = ckpts[raw_ck] = float(raw_ck) * 60
-            if raw_ck and not 0 <= ck < inf:
+            if raw_ck and not 0 <= ck <= top:
                 ok = False
         except ValueError:
             ok = False
@@ -346,7 +349,7 @@ def _read_csv(path: Path, source: str, slow: Any, jobs: list[Job], scale: float,
                 known[key] = out.shape if isinstance(out, Job) else None
             continue
         checkpoint = None if shape.service else (ck if raw_ck else default_ckpt)
-        jobs.append(Job(n - 2, cells[ni] or None if ni is not None else None, submit * scale, run, checkpoint, shape))
+        jobs.append(Job(n - 2, cells[ni] or None if ni is not None else None, submit, run, checkpoint, shape))
 
 
 def from_rows(rows: Iterable[dict[str, Any]], source: str = "rows", *, time_scale: float = 1.0,
@@ -364,7 +367,7 @@ def from_rows(rows: Iterable[dict[str, Any]], source: str = "rows", *, time_scal
             jobs.append(out)
         else:
             skipped.append(out)
-    return finish(Trace(source, "native", jobs, skipped))
+    return finish(Trace(source, "native", jobs, skipped, teams=reader.seen))
 
 
 def finish(trace: Trace) -> Trace:
