@@ -1,10 +1,17 @@
-"""The simulation report as text: a table for the terminal, markdown for a PR, JSON."""
+"""The simulation report as text: a table for the terminal, markdown for a PR, JSON.
+
+In markdown every value that came from a user (the stack's name, the trace's path, team, pool,
+instance and job names, the reasons and warnings that quote them) is escaped as the check,
+diff and cost reports escape theirs (:mod:`gpufleet.reports.escape`): a name never becomes an
+@mention, HTML, a link, a heading or a table's column (issue 18, section 3)."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+from gpufleet.reports import escape as esc
 
 TEAM_COLUMNS = ("team", "jobs", "completed", "never runs", "deactivated", "deadline", "unfinished", "wait p50",
                 "wait p95", "wait max", "lost GPU-h", "GPU-h allocated", "cost")
@@ -32,8 +39,14 @@ def _n(x: float) -> str:
     return f"{x:,.1f}" if isinstance(x, float) else f"{x:,}"
 
 
-def _grid(rows: Sequence[Sequence[str]], markdown: bool) -> str:
+def _plain(text: Any) -> str:
+    return str(text)
+
+
+def _grid(rows: Sequence[Sequence[str]], markdown: bool, named: int = 1) -> str:
+    """A table; in markdown the first ``named`` columns (user values) escaped, the headers too."""
     if markdown:
+        rows = [[esc.md(c) if n == 0 or i < named else c for i, c in enumerate(r)] for n, r in enumerate(rows)]
         head = "| " + " | ".join(rows[0]) + " |"
         sep = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(rows[0]))) + "|"
         return "\n".join([head, sep, *("| " + " | ".join(r) + " |" for r in rows[1:])])
@@ -70,8 +83,9 @@ def _pool_rows(doc: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _reasons(entries: list[dict[str, Any]], limit: int = 8) -> list[str]:
-    """Grouped by headline (the text before the rules' details), biggest first."""
+def _reasons(entries: list[dict[str, Any]], limit: int = 8, shown: Callable[[Any], str] = _plain) -> list[str]:
+    """Grouped by headline (the text before the rules' details), biggest first; ``shown``: how
+    a reason and a job name are written (escaped in markdown)."""
     groups: Counter[str] = Counter()
     example: dict[str, tuple[str, list[str]]] = {}
     for e in entries:
@@ -83,7 +97,7 @@ def _reasons(entries: list[dict[str, Any]], limit: int = 8) -> list[str]:
     out = []
     for head, n in groups.most_common(limit):
         full, jobs = example[head]
-        out.append(f"{n:>7,}  {full}  (e.g. {', '.join(jobs)})")
+        out.append(f"{n:>7,}  {shown(full)}  (e.g. {', '.join(shown(j) for j in jobs)})")
     if len(groups) > limit:
         out.append(f"{sum(groups.values()) - sum(n for _, n in groups.most_common(limit)):>7,}  other reasons")
     return out
@@ -92,9 +106,11 @@ def _reasons(entries: list[dict[str, Any]], limit: int = 8) -> list[str]:
 def text(doc: dict[str, Any], markdown: bool = False) -> str:
     tr = doc["trace"]
     o = doc["outcomes"]
-    title = (f"gpufleet simulate {doc['stack']}: {tr['source']} ({tr['format']}, {tr['gpu_jobs']:,} GPU jobs"
+    shown = esc.md if markdown else _plain
+    title = (f"gpufleet simulate {shown(doc['stack'])}: {shown(tr['source'])} ({shown(tr['format'])}, "
+             f"{tr['gpu_jobs']:,} GPU jobs"
              + (f", {tr['skipped']:,} CPU-only pods skipped" if tr["skipped"] else "") + f"), seed {doc['seed']}")
-    span = f"simulated {duration(doc['span_hours'])} from {doc['start']}"
+    span = f"simulated {duration(doc['span_hours'])} from {shown(doc['start'])}"
     outcomes = ", ".join(f"{o[k]:,} {k}" for k in ("completed", "never runs", "deactivated", "deadline", "unfinished"))
     w = doc["wait_hours"]
     outcomes += f"; queue wait p50 {duration(w['p50'])}, p95 {duration(w['p95'])}, max {duration(w['max'])}"
@@ -104,14 +120,14 @@ def text(doc: dict[str, Any], markdown: bool = False) -> str:
             f"{duration(doc['span_hours'])}: {usd(c['per_month'])} per month; the static estimate's expected: "
             f"{usd(c['expected_per_month'])} per month")
     h = "### " if markdown else ""
-    warned = [f"warning: {w['message']}" for w in doc.get("warnings", [])]
+    warned = [f"warning: {shown(w['message'])}" for w in doc.get("warnings", [])]
     parts = [("## " if markdown else "") + title, span, f"jobs: {outcomes}", *warned, "", f"{h}teams", "",
-             _grid(_team_rows(doc), markdown), "", f"{h}pools", "", _grid(_pool_rows(doc), markdown), "", cost]
+             _grid(_team_rows(doc), markdown), "", f"{h}pools", "", _grid(_pool_rows(doc), markdown, named=2), "", cost]
     for key, label in (("never_runs", "never run"), ("deactivated", "deactivated by Kueue"),
                        ("deadline", "killed at their deadline")):
         if doc[key]:
             parts += ["", f"{h}{len(doc[key]):,} jobs {label}"]
-            lines = _reasons(doc[key])
+            lines = _reasons(doc[key], shown=shown)
             parts += [f"- {line.strip()}" for line in lines] if markdown else lines
     return "\n".join(parts)
 
@@ -129,7 +145,8 @@ def compare_text(diff: dict[str, Any], markdown: bool = False) -> str:
 
     rows = [["figure", diff["base"], diff["variant"], "change"]]
     rows += [[r["figure"], cell(r["base"]), cell(r["variant"]), change(r["change"])] for r in diff["rows"]]
-    title = f"gpufleet simulate: {diff['base']} vs {diff['variant']}"
+    name = esc.md if markdown else _plain
+    title = f"gpufleet simulate: {name(diff['base'])} vs {name(diff['variant'])}"
     return ("## " if markdown else "") + title + "\n\n" + _grid(rows, markdown)
 
 
