@@ -6,15 +6,16 @@ takes the style of the one it replaces (:func:`styled`)."""
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import YAMLError, YAMLFutureWarning, YAMLWarning
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, merge_attrib
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 from ruamel.yaml.scalarstring import ScalarString
 
-from gpufleet.modules.parse_problems import kind_of_problem
+from gpufleet.modules.parse_problems import kind_of_problem, path_text
 
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -39,7 +40,10 @@ def load_document(text: str, source: str | None = None) -> CommentedMap:
     as 400 where PyYAML reads 2, so a stack file never gets two readings in two commands."""
     source = source or getattr(text, "source", None) or "stack file"
     try:
-        doc = _yaml().load(text)
+        with warnings.catch_warnings():  # ruamel warns with a snippet of the file (a reused anchor)
+            warnings.simplefilter("ignore", YAMLWarning)
+            warnings.simplefilter("ignore", YAMLFutureWarning)
+            doc = _yaml().load(text)
     except YAMLError as exc:  # one line, the kind of problem only (never ruamel's snippet of the line)
         raise _parse_error(exc, source) from None
     if _has_merge(doc, set()):
@@ -76,19 +80,21 @@ def _merge_error(text: str, source: str) -> Exception:
     from gpufleet.modules.user_files import merge_key_error
 
     # depth first, in the file's order: the first merge key, where PyYAML's reader stops too
-    stack: list[tuple[Any, list[Any], bool]] = [(_yaml().compose(text), [], False)]  # (node, path, is a key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", YAMLWarning)
+        root = _yaml().compose(text)
+    stack: list[tuple[Any, list[Any], bool]] = [(root, [], False)]  # (node, path, is a key)
     while stack:
         node, path, is_key = stack.pop()
         if is_key:
             if node.tag == MERGE_TAG:  # `<<` elsewhere (a value, a list item) is the string "<<"
-                where = ".".join(str(p) for p in (path[1:] if len(path) > 1 and path[0] == "config" else path))
+                where = path_text(path, "config")  # each key at most an excerpt
                 return merge_key_error(source, node.start_mark.line + 1, node.start_mark.column + 1, where)
         elif isinstance(node, MappingNode):
             for key, value in reversed(node.value):
                 stack += [(value, [*path, key.value], False), (key, path, True)]
         elif isinstance(node, SequenceNode):
-            stack.extend((v, [*path[:-1], f"{path[-1]}[{i}]"] if path else [f"[{i}]"], False)
-                         for i, v in reversed(list(enumerate(node.value))))
+            stack.extend((v, [*path, i], False) for i, v in reversed(list(enumerate(node.value))))
     from gpufleet.modules.config_errors import ConfigError  # pragma: no cover - a merge the loader saw has a key
     return ConfigError(source, "(file)", "a YAML merge key (<<)", "no merge keys")  # pragma: no cover
 

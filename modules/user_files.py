@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from .config_errors import ConfigError, _Shown, _one_line
+from .config_errors import ConfigError, _Shown
 from .json_depth import json_too_deep
-from .parse_problems import kind_of_problem
+from .parse_problems import kind_of_problem, name_note, name_text, path_text, tag_note, tag_text
 
 #: What a user file may make the tool do.
 MAX_YAML_BYTES = 1 << 20       # a stack or fleet file (the shipped ones are about 4 KB)
@@ -225,10 +225,6 @@ def _too_deep(source: str, where: str, noun: str) -> ConfigError:
                        f"a {noun} nested at most {MAX_DEPTH} levels")
 
 
-def _tag(tag: str) -> str:
-    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
-
-
 def _compose(parser: Any, source: str, noun: str, key_root: str | None, merge_keys: bool = True) -> yaml.Node | None:
     """Build the node graph of the one document from the parser's events, without recursion,
     refusing as soon as it is seen: more than MAX_VALUES values, aliases counted as the
@@ -245,7 +241,7 @@ def _compose(parser: Any, source: str, noun: str, key_root: str | None, merge_ke
 
     def check_tag(tag: str, kind: str, mark: Any) -> None:
         if tag != _TAG + kind and (kind != "scalar" or tag not in _SCALAR_TAGS):
-            raise fail(mark, f"the YAML tag {_tag(tag)}", _PLAIN)
+            raise fail(mark, f"the YAML tag {tag_text(tag)}{tag_note(tag, mark.column + 1)}", _PLAIN)
 
     parser.get_event()  # stream start
     if parser.check_event(events.StreamEndEvent):
@@ -271,9 +267,10 @@ def _compose(parser: Any, source: str, noun: str, key_root: str | None, merge_ke
         values += 1
         node: yaml.Node
         if isinstance(event, events.AliasEvent):
+            name = name_text(event.anchor)
             if event.anchor not in anchors:
-                raise fail(event.start_mark, f"the alias *{_one_line(event.anchor, 60)} before any anchor "
-                                             f"&{_one_line(event.anchor, 60)}", "an alias after its anchor")
+                raise fail(event.start_mark, f"the alias *{name} before any anchor &{name}"
+                           f"{name_note(event.anchor, event.start_mark.column + 1)}", "an alias after its anchor")
             node = anchors[event.anchor]
             if id(node) in open_nodes:
                 raise fail(event.start_mark, "an alias to a value that contains it (the anchor at line "
@@ -282,8 +279,8 @@ def _compose(parser: Any, source: str, noun: str, key_root: str | None, merge_ke
             added += size - 1
             if values + added > MAX_VALUES:  # a "billion laughs" stops here, before anything is expanded
                 raise fail(event.start_mark, f"aliases that expand it to more than {MAX_VALUES:,} values (this "
-                                             f"*{_one_line(event.anchor, 60)}: {size:,} values, anchored at line "
-                                             f"{node.start_mark.line + 1})",
+                                             f"*{name}: {size:,} values, anchored at line {node.start_mark.line + 1})"
+                                             f"{name_note(event.anchor, event.start_mark.column + 1)}",
                            f"a {noun} of at most {MAX_VALUES:,} values, aliases (*name) expanded")
             opens = False
         elif values + added > MAX_VALUES:
@@ -330,14 +327,14 @@ def _compose(parser: Any, source: str, noun: str, key_root: str | None, merge_ke
                 if node.tag == _TAG + "merge":
                     if not merge_keys:
                         raise merge_key_error(source, event.start_mark.line + 1, event.start_mark.column + 1,
-                                              _path_text(parent[1], key_root))
+                                              path_text(parent[1], key_root))
                     parent[3] = node  # `<<: *base`: keys written here override the merged ones
                 elif not isinstance(node, yaml.ScalarNode):
                     raise fail(event.start_mark, "a list or mapping used as a key", "a plain key (a name)")
                 else:
                     key = node.value if node.tag == _TAG + "str" else parser.construct_object(node)
                     if key in parent[4]:
-                        where = _path_text(parent[1] + [key], key_root)
+                        where = path_text(parent[1] + [key], key_root)
                         raise fail(event.start_mark, f"duplicate key '{where}' (first at line {parent[4][key]})",
                                    "each key once")
                     parent[4][key] = event.start_mark.line + 1
@@ -356,15 +353,6 @@ def _compose(parser: Any, source: str, noun: str, key_root: str | None, merge_ke
         event = parser.get_event()
         raise fail(event.start_mark, "a second YAML document (after ---)", f"a {noun} of one document")
     return root
-
-
-def _path_text(path: list[Any], key_root: str | None = None) -> str:
-    if key_root is not None and len(path) > 1 and path[0] == key_root:
-        path = path[1:]
-    text = ""
-    for el in path:
-        text += f"[{el}]" if isinstance(el, int) and not isinstance(el, bool) else (f".{el}" if text else str(el))
-    return _one_line(text, 200)
 
 
 _NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]")

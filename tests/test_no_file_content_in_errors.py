@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from gpufleet.modules import config as stack_config
+from gpufleet.modules import user_files
 from gpufleet.modules.config_errors import EXCERPT, ConfigError, Verbatim
 
 from .check_support import project_copy, run
@@ -50,14 +51,17 @@ TOKEN_FILES = [
     ("token-as-a-list-value", dev_with(**{"gpufleet:cost": {**raw_config("dev")["gpufleet:cost"], "emails": [TOKEN]}})),
     ("pem-key", "-----BEGIN OPENSSH PRIVATE KEY-----\n" + TOKEN * 2 + "\n-----END OPENSSH PRIVATE KEY-----\n"),
 ]
-#: the YAML reader's own messages quote anchors and tags: modules/user_files.py (section 2's helper)
+#: names the YAML reader's own messages show (anchors, aliases, tags, keys): an excerpt each
+#: (modules/parse_problems.py), with the kind of name and the line and column
 YAML_SNIPPETS = [
     ("token-as-an-alias", f"config: *{TOKEN}\n"),
     ("token-as-a-tag", f"config: !{TOKEN} x\n"),
+    ("token-after-a-python-tag", f"config: !!python/name:{TOKEN} x\n"),
+    ("token-as-a-duplicate-key", f"config:\n  {TOKEN}: 1\n  {TOKEN}: 2\n"),
+    ("token-as-a-bomb-anchor", f"a: &{TOKEN} [{', '.join(['1'] * 200)}]\n"
+                               + "".join(f"b{i}: [{', '.join([f'*{TOKEN}'] * 10)}]\n" for i in range(6))),
 ]
-XFAIL = pytest.mark.xfail(strict=True, reason="fixed in user_files by the §2 helper")
-CASES = [pytest.param(*c, id=c[0]) for c in TOKEN_FILES] + [pytest.param(*c, id=c[0], marks=XFAIL)
-                                                             for c in YAML_SNIPPETS]
+CASES = [pytest.param(*c, id=c[0]) for c in TOKEN_FILES + YAML_SNIPPETS]
 
 
 @pytest.fixture
@@ -93,6 +97,52 @@ def test_check_never_prints_the_token_in_any_format(linked, capsys, case, conten
     assert not leaked(out + err), out
     if fmt in ("json", "sarif"):
         json.loads(out)
+
+
+@pytest.mark.parametrize("loader", sorted(user_files._LOADERS))
+@pytest.mark.parametrize("text, shown", [
+    (f"config: *{TOKEN}\n", "line 1: got the alias *ghp_A1b2C3d4E5f6G... before any anchor &ghp_A1b2C3d4E5f6G... "
+                            "(a name of 40 characters; column 9); expected an alias after its anchor"),
+    (f"config: !{TOKEN} x\n", "line 1: got the YAML tag !ghp_A1b2C3d4E5f6G... (a tag of 41 characters; column 9); "
+                              "expected plain YAML values"),
+    ("config: !!python/object/apply:os.system x\n", "line 1: got the YAML tag !!python/object/apply:os.system "
+                                                    "(column 9); expected plain YAML values"),
+    (f"config:\n  {TOKEN}: 1\n  {TOKEN}: 2\n", "line 3: got duplicate key 'config.ghp_A1b2C3d4E5f6G...' "
+                                              "(first at line 2); expected each key once"),
+])
+def test_the_yaml_reader_shows_an_excerpt_of_a_name_with_its_kind_line_and_column(loader, text, shown):
+    with pytest.raises(ConfigError) as info:
+        user_files.parse_yaml(text, "s.yaml", "stack file", loader=loader)
+    assert str(info.value).startswith(f"s.yaml: {shown}"), str(info.value)
+    assert not leaked(str(info.value))
+
+
+@pytest.mark.parametrize("text, shown", [
+    (f"config: *{TOKEN}\n", "line 1: got invalid YAML: found undefined alias 'ghp_A1b2C3d4E5f6G...' "
+                            "(40 characters) (column 9)"),
+    (f"config:\n  {TOKEN}: 1\n  {TOKEN}: 2\n", "line 3: got invalid YAML: found duplicate key "
+                                              "\"ghp_A1b2C3d4E5f6G...\" (40 characters) (column 3)"),
+    (f"config:\n  {TOKEN}:\n    <<: {{b: 1}}\n", "line 3: got a YAML merge key (<<) at ghp_A1b2C3d4E5f6G... "
+                                               "(column 5)"),
+])
+def test_the_round_trip_reader_shows_an_excerpt_of_a_name(text, shown):
+    from gpufleet.replicate_yaml import load_document
+
+    with pytest.raises(ConfigError) as info:
+        load_document(text, "s.yaml")
+    assert str(info.value).startswith(f"s.yaml: {shown}"), str(info.value)
+    assert not leaked(str(info.value))
+
+
+def test_the_round_trip_reader_prints_no_warning_that_quotes_the_file(recwarn, capsys):
+    """ruamel warns of a reused anchor with a snippet of the line (PyYAML's reader accepts one)."""
+    from gpufleet.replicate_yaml import load_document
+
+    text = f"config:\n  a: &{TOKEN} 1\n  b: &{TOKEN} 2\n"
+    assert user_files.parse_yaml(text, "s.yaml", "stack file") == {"config": {"a": 1, "b": 2}}
+    assert load_document(text, "s.yaml")["config"] == {"a": 1, "b": 2}
+    out, err = capsys.readouterr()
+    assert not leaked(out + err + " ".join(str(w.message) for w in recwarn.list))
 
 
 def test_check_lists_every_format_tested():
