@@ -36,6 +36,7 @@ reader is given them.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,12 +377,18 @@ def finish(trace: Trace) -> Trace:
     return trace
 
 
-def write_native(jobs: Iterable[dict[str, Any]], path: Path) -> None:
-    """Write job dicts (native columns) as a CSV trace."""
+def write_native(jobs: Iterable[dict[str, Any]], path: Path | str) -> Path:
+    """Write job dicts (native columns) as a CSV trace, atomically
+    (:func:`gpufleet.atomic_file.write_atomic`: a temporary file in the same folder renamed
+    into place; never through a symbolic link; a failure leaves the old file, or none, and no
+    temporary file, and is one :class:`~gpufleet.atomic_file.WriteError`)."""
+    from gpufleet.atomic_file import write_atomic
+
     jobs = list(jobs)
     cols = [c for c in COLUMNS if any(c in j for j in jobs)]
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        for j in jobs:
-            w.writerow(["" if j.get(c) is None else j[c] for c in cols])
+    out = io.StringIO(newline="")
+    w = csv.writer(out)
+    w.writerow(cols)
+    for j in jobs:
+        w.writerow(["" if j.get(c) is None else j[c] for c in cols])
+    return write_atomic(path, out.getvalue())
