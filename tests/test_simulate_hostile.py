@@ -90,7 +90,8 @@ CASES = [
          "line 1: submit: got 'NaN'; expected seconds from the trace start", suffix=".jsonl"),
     # -- integers of thousands of digits
     Case("csv-submit-5000-digits", f"{NATIVE}\na,{DIGITS},60,research,1\n",
-         f"line 2: submit: got '{'9' * 77}...'; expected seconds from the trace start (a number >= 0), {TEN_YEARS}"),
+         f"line 2: submit: got '{'9' * 17}...' (a string of 5,000 characters); expected seconds from the trace start "
+         f"(a number >= 0), {TEN_YEARS}"),
     Case("csv-pods-5000-digits", f"{NATIVE},pods\na,0,60,research,1,{DIGITS}\n",
          "line 2: pods: got '999", ),
     Case("csv-pods-5000-digits-bound", f"{NATIVE},pods\na,0,60,research,1,{DIGITS}\n",

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .. import catalog
+from ..shown_values import Verbatim, excerpt
 from . import limits
 from .limits import MAX_TRACE_S, Refused
 from .trace import TEN_YEARS, Job, Said, ShapeCache, Trace, TraceError, catalog_gpu_models, csv_error, finish, scan
@@ -98,7 +99,7 @@ def check_gpu_map(gpu_map: Mapping[str, str]) -> None:
     for spec, value in gpu_map.items():
         bad = [m for m in (p.strip() for p in value.split("|")) if m != "any" and m not in known]
         if bad:
-            raise TraceError("--gpu-map", "", f"{spec}={value}", f"SPEC=MODEL with a catalog GPU model "
+            raise TraceError("--gpu-map", "", Verbatim(f"{spec}={value}"), f"SPEC=MODEL with a catalog GPU model "
                              f"({', '.join(sorted(known))}), several separated by |, or any")
 
 
@@ -163,7 +164,8 @@ def read(path: Path, source: str | None = None, *, teams: Sequence[str], time_sc
 def check_header(source: str, cols: list[str]) -> None:
     """The pod list's columns, or one line saying what the file is and what it lacks."""
     if "sn" in cols and "creation_time" not in cols:
-        raise TraceError(source, "line 1", Said(f"the Alibaba cluster-trace-gpu-v2023 node list ({','.join(cols)}): "
+        header = ",".join(excerpt(c) for c in cols[:8]) + (",..." if len(cols) > 8 else "")  # names, each an excerpt
+        raise TraceError(source, "line 1", Said(f"the Alibaba cluster-trace-gpu-v2023 node list ({header}): "
                                                 "the cluster's nodes, not jobs"),
                          f"its pod list (openb_pod_list_*.csv) with the columns {','.join(COLUMNS)}")
     missing = [c for c in COLUMNS if c not in cols]
@@ -213,7 +215,7 @@ class _State:
         try:
             first = next(reader, [])
         except csv.Error as exc:
-            raise TraceError(self.source, "line 1", str(exc), "the pod list header") from None
+            raise TraceError(self.source, "line 1", Verbatim(str(exc)), "the pod list header") from None
         cols = self.header = [h.strip() for h in first]
         check_header(self.source, cols)
         at = {c: cols.index(c) for c in COLUMNS}

@@ -1,7 +1,9 @@
 """Reading a trace file with every input bounded, and the one error it raises.
 
-:class:`TraceError` is one line naming the file, the line and the column, and shows at most a
-short rendering of what the file gave (:func:`shown`). :func:`scan` counts and measures a file
+:class:`TraceError` is one line naming the file, the line and the column, and shows at most an
+excerpt of what the file gave (:func:`shown`: 20 characters, "..." included, and the kind of
+value when cut, as :mod:`modules.shown_values` shows a stack file's values: a trace may be a
+symlink to a token file). :func:`scan` counts and measures a file
 before it is read (``limits.MAX_JOBS``, ``limits.MAX_LINE_BYTES``); :func:`_csv_rows` and
 :func:`_jsonl_rows` yield its rows with the CSV field limit, JSON nesting and types checked.
 The native columns (``COLUMNS``) are described in :mod:`.trace`.
@@ -16,6 +18,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from ..shown_values import EXCERPT, Verbatim, _kind, excerpt
 from . import limits
 from .limits import MAX_TRACE_S
 
@@ -31,8 +34,12 @@ class Said(str):
     """A ``given`` that describes the value (shown as it is, not quoted)."""
 
 
-def shown(value: Any, limit: int = 80) -> str:
-    """A short, bounded rendering of a value from a trace (JSON for what JSON gave)."""
+def shown(value: Any, limit: int = 80) -> Said:
+    """A value from a trace as a message shows it: quoted, at most an excerpt of
+    :data:`~modules.shown_values.EXCERPT` characters (JSON for what JSON gave), with the kind
+    of value when cut. A :class:`Said` as it is; a
+    :class:`~modules.shown_values.Verbatim` (an option's value from the command line, a
+    library's message) quoted whole, up to 100 characters."""
     def enc(v: Any, depth: int) -> str:
         if isinstance(v, dict):
             if depth > 2:
@@ -52,8 +59,17 @@ def shown(value: Any, limit: int = 80) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10 ** 30:
         digits = len(str(abs(value))) if value.bit_length() < 14000 else int(value.bit_length() * math.log10(2)) + 1
         return Said(f"an integer of {'about ' if value.bit_length() >= 14000 else ''}{digits:,} digits")
+    if isinstance(value, Verbatim):
+        return Said(repr(excerpt(str(value), 100)))
     text = value if isinstance(value, str) else enc(value, 0)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    if len(text) <= EXCERPT:
+        return Said(repr(text))
+    return Said(f"{excerpt(text)!r} ({_kind(value)})")
+
+
+def key_shown(key: Any) -> str:
+    """A key (a column name) from a trace in a message's place (``line 3: KEY``): an excerpt."""
+    return shown(str(key))
 
 
 class TraceError(ValueError):
@@ -65,7 +81,6 @@ class TraceError(ValueError):
 
     def __str__(self) -> str:
         given = shown(self.given)
-        given = given if isinstance(given, Said) else repr(given)
         where = f"{self.where}: " if self.where else ""
         return f"{self.source}: {where}got {given}; expected {self.expected}"
 
@@ -135,7 +150,7 @@ def csv_error(path: Path, source: str, line_num: int, exc: csv.Error, header: Se
             expected = f"a header row of column names of at most {limit:,} characters" + (f" ({col} has more)" if col else "")
         else:
             expected = f"values of at most {limit:,} characters" + (f" (the {col} column has more)" if col else "")
-    return TraceError(source, f"line {line_num}", text, expected)
+    return TraceError(source, f"line {line_num}", Verbatim(text), expected)  # the csv module's message
 
 
 def _csv_rows(path: Path, source: str) -> Iterator[Any]:
@@ -216,7 +231,7 @@ def _jsonl_rows(path: Path, source: str) -> Iterator[tuple[str, dict[str, Any]]]
                 raise TraceError(source, f"line {n}", obj, "a JSON object")
             for key, value in obj.items():
                 if key not in COLUMNS:
-                    raise TraceError(source, f"line {n}: {key}", value,
+                    raise TraceError(source, f"line {n}: {key_shown(key)}", value,
                                      f"a key of the native format ({', '.join(COLUMNS)})")
                 if value is None:
                     continue

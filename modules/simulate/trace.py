@@ -43,8 +43,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import limits
+from ..shown_values import excerpt
 from .bounded_input import (COLUMNS, REQUIRED, TEN_YEARS, TEXT_COLUMNS, Said, TraceError,  # noqa: F401 - the
-                            _csv_rows, _jsonl_rows, csv_error, scan, shown)  # reader's names, used here and by alibaba
+                            _csv_rows, _jsonl_rows, csv_error, key_shown, scan, shown)  # reader's names, used here
+# and by alibaba
 from .limits import MAX_TRACE_S, Refused
 
 PRIORITY_NAMES = ("inference", "training", "experiments")
@@ -272,7 +274,7 @@ class _RowReader:
         team = str(row["team"]).strip()
         if self.teams is not None and team not in self.teams:
             raise TraceError(src, f"{line}: team", team, f"a team of {self.stack} ({', '.join(self.teams)}); "
-                             f"--team-map {team or 'TEAM'}=TEAM sends its jobs to one")
+                             f"--team-map {excerpt(team) or 'TEAM'}=TEAM sends its jobs to one")
         self.seen.setdefault(team, line)
         gmem = row.get("gpu_memory_gib")
         return self.shapes.get(
@@ -362,7 +364,8 @@ def from_rows(rows: Iterable[dict[str, Any]], source: str = "rows", *, time_scal
     for n, row in enumerate(rows, start=1):
         unknown = [k for k in row if k not in COLUMNS]
         if unknown:
-            raise TraceError(source, f"row {n}: {unknown[0]}", row[unknown[0]], f"a native column ({', '.join(COLUMNS)})")
+            raise TraceError(source, f"row {n}: {key_shown(unknown[0])}", row[unknown[0]],
+                             f"a native column ({', '.join(COLUMNS)})")
         out = reader.job(len(jobs) + len(skipped), f"row {n}", row)
         if isinstance(out, Job):
             jobs.append(out)
