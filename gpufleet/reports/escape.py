@@ -88,11 +88,19 @@ def code(text: Any, *, cell: bool = False) -> str:
 def sarif_text(text: Any) -> str:
     """``text`` as a SARIF plain-text message string that shows as itself."""
     flat = _URL.sub(lambda m: (m.group(1) or m.group(2)) + ZWJ, _flat(text))
+    # a backslash is doubled when its run of backslashes ends at a bracket (SARIF reads the
+    # run as pairs, then the escaped bracket): one pass from the end
+    before_bracket = [False] * len(flat)
+    ends_at_bracket = False
+    for i in range(len(flat) - 1, -1, -1):
+        if flat[i] != "\\":
+            ends_at_bracket = flat[i] in "[]"
+        before_bracket[i] = ends_at_bracket
     out = []
     for i, ch in enumerate(flat):
         if ch in "[]":
             out.append("\\" + ch)
-        elif ch == "\\" and flat[i + 1: i + 2] in ("[", "]"):
+        elif ch == "\\" and before_bracket[i]:
             out.append("\\\\")
         elif ch in "{}":
             out.append(ch * 2)
