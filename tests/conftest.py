@@ -21,7 +21,7 @@ from gpufleet.modules import clock
 from gpufleet.modules import config as stack_config
 from gpufleet.modules import physical_names
 
-from .helpers import FIXTURE_ROOT, STACKS, TEST_TODAY
+from .helpers import DATA_DAY, FIXTURE_ROOT, STACKS, TEST_TODAY
 
 # The suite's clock (modules/clock.py): every test sees the same today, whatever the machine's
 # date, and so do the commands it starts in child processes (through the environment). Tests of
@@ -29,14 +29,43 @@ from .helpers import FIXTURE_ROOT, STACKS, TEST_TODAY
 # fails on any reading of the machine's date outside modules/clock.py.
 os.environ[clock.ENV] = TEST_TODAY.isoformat()
 
-_plans: dict[str, planner.Plan] = {}
+_plans: dict[tuple[str, object], planner.Plan] = {}
 
 
 def shipped_plan(stack: str) -> planner.Plan:
-    """The plan of a fixture stack (rendered once per session)."""
-    if stack not in _plans:
-        _plans[stack] = planner.render(stack, FIXTURE_ROOT)
-    return _plans[stack]
+    """The plan of a fixture stack on the clock's day (rendered once per session and day)."""
+    key = (stack, clock.today())
+    if key not in _plans:
+        _plans[key] = planner.render(stack, FIXTURE_ROOT)
+    return _plans[key]
+
+
+# ---------------------------------------------------------------- tests of the data's own day
+# CI runs the suite a second time with the day moved (helpers.DAYS_AHEAD_ENV, .ci/run). A test
+# whose expectation is the fixture project's figures on the day its data were checked (prices,
+# an EKS version in standard support: no extended-support charge, no warning, every policy
+# passing) says so with ``@pytest.mark.on_data_day``, and runs on helpers.DATA_DAY, in its own
+# process and in the commands it starts. What the fixture stacks do on other days (warnings,
+# the extended-support charge, refusal once EKS stops offering the version) is what
+# tests/test_eks_calendar.py checks on every day to two years ahead, from the moved day too.
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "on_data_day: the test's expectation is the fixture project's on the day its "
+                                       "data were checked (helpers.DATA_DAY); it runs on that day whatever the suite's")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    if TEST_TODAY == DATA_DAY or item.get_closest_marker("on_data_day") is None:
+        yield
+        return
+    clock.set_today(DATA_DAY)
+    os.environ[clock.ENV] = DATA_DAY.isoformat()
+    try:
+        yield
+    finally:
+        clock.set_today(None)
+        os.environ[clock.ENV] = TEST_TODAY.isoformat()
 
 
 # ---------------------------------------------------------------- each program run once per session

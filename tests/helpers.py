@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import date
+import os
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,23 @@ ROOT = Path(__file__).resolve().parents[1]
 # stack files, fleet file and policy pack configs: copies of the shipped ones, kept here), so
 # that adding, replicating or editing the user's stacks never changes what the tests see
 # (DEVELOPING.md, "tests/"). `gpufleet check --all` is what guards the user's stacks.
-#: the day the suite runs on (tests/conftest.py sets the clock to it): the day the EKS calendar
-#: and the prices in modules/data were last checked; tests that depend on the date move it
-TEST_TODAY = date(2026, 12, 7)
+#: the day the EKS calendar and the prices in modules/data were last checked
+DATA_DAY = date(2026, 12, 7)
+#: CI's second run moves the suite's day this many days ahead (.ci/run: the suite passes on any
+#: day from DATA_DAY to two years ahead, issue 18 section 1); a test never reads the variable
+DAYS_AHEAD_ENV = "GPUFLEET_TEST_DAYS_AHEAD"
+
+
+def _days_ahead() -> int:
+    given = os.environ.get(DAYS_AHEAD_ENV, "0").strip() or "0"
+    if not given.isdigit() or int(given) > 800:
+        raise SystemExit(f"{DAYS_AHEAD_ENV}={given[:12]!r}: a whole number of days from 0 to 800")
+    return int(given)
+
+
+#: the day the suite runs on (tests/conftest.py sets the clock to it): DATA_DAY, or that many
+#: days later in CI's second run; tests that depend on the date move it from here
+TEST_TODAY = DATA_DAY + timedelta(days=_days_ahead())
 
 FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures" / "project"
 #: the fixture project's stackConfigDir, as its Pulumi.yaml says ("stacks")
@@ -47,9 +62,18 @@ def stack_source(stack: str) -> str:
 TEST_SOURCE = stack_source("test")
 
 
+_read: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
 def raw_config(stack: str) -> dict[str, Any]:
-    """The ``config:`` mapping of a fixture stack (a fresh copy to edit)."""
-    return copy.deepcopy(yaml.safe_load(stack_path(stack).read_text())["config"])
+    """The ``config:`` mapping of a fixture stack (a fresh copy to edit; the file is parsed
+    again only when it changed: ~850 calls a session)."""
+    path = stack_path(stack)
+    st = path.stat()
+    seen = _read.get(stack)
+    if seen is None or seen[0] != (st.st_mtime_ns, st.st_size):
+        seen = _read[stack] = ((st.st_mtime_ns, st.st_size), yaml.safe_load(path.read_text())["config"])
+    return copy.deepcopy(seen[1])
 
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -6,12 +6,17 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from gpufleet import check, cli
 from gpufleet import will_it_run as wir
 
 from .check_support import line_of, project_copy, run, write_stack
 from .conftest import shipped_plan
 from .helpers import FIXTURE_ROOT, STACKS, apply_edits, stack_source
+
+#: expectations of the fixture stacks on the data's day: every policy passing, no EKS warning (conftest.py)
+pytestmark = pytest.mark.on_data_day
 
 
 def by_stack(doc: dict) -> dict[str, dict]:

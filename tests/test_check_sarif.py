@@ -15,6 +15,9 @@ from gpufleet import check
 from .check_support import line_of, project_copy, run, write_stack
 from .helpers import FIXTURE_ROOT, apply_edits, stack_source
 
+#: expectations of the fixture stacks on the data's day: every policy passing, no EKS warning (conftest.py)
+pytestmark = pytest.mark.on_data_day
+
 
 # check-jsonschema vendors no SARIF schema (its builtin schemas are CI configs). This is the
 # part of the OASIS SARIF 2.1.0 schema (sarif-schema-2.1.0.json, errata01:

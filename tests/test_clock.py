@@ -10,6 +10,7 @@ written later: a reading of the date behind the clock's back fails here, by file
 from __future__ import annotations
 
 import ast
+import os
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import pytest
 from gpufleet import cli
 from gpufleet.modules import clock
 
-from .helpers import ROOT, TEST_TODAY
+from . import helpers
+from .helpers import DATA_DAY, DAYS_AHEAD_ENV, ROOT, TEST_TODAY
 
 #: every folder of Python that gpufleet ships or runs (tests and benchmarks included)
 SCANNED = ("gpufleet", "modules", "policies", "scripts", "tests", "benchmarks")
@@ -102,6 +104,27 @@ def test_the_pack_template_reads_the_clock_too():
 
 def test_the_suite_runs_on_its_own_day():
     assert clock.is_set() and clock.today() == TEST_TODAY
+    assert os.environ[clock.ENV] == TEST_TODAY.isoformat()  # the commands it starts too
+    assert (TEST_TODAY - DATA_DAY).days == int(os.environ.get(DAYS_AHEAD_ENV) or 0)
+
+
+@pytest.mark.on_data_day
+def test_a_test_of_the_datas_own_day_runs_on_it_in_process_and_in_children():
+    assert clock.today() == DATA_DAY and os.environ[clock.ENV] == DATA_DAY.isoformat()
+
+
+@pytest.mark.parametrize("given, days", [("", 0), ("0", 0), ("400", 400), (" 731 ", 731), ("800", 800)])
+def test_ci_moves_the_suites_day_by_whole_days(monkeypatch, given, days):
+    monkeypatch.setenv(DAYS_AHEAD_ENV, given)
+    assert helpers._days_ahead() == days
+
+
+@pytest.mark.parametrize("given", ["-1", "1.5", "1e3", "801", "400d", "tomorrow"])
+def test_a_bad_move_stops_the_run_in_one_line(monkeypatch, given):
+    monkeypatch.setenv(DAYS_AHEAD_ENV, given)
+    with pytest.raises(SystemExit) as stop:
+        helpers._days_ahead()
+    assert str(stop.value).startswith(f"{DAYS_AHEAD_ENV}=") and "0 to 800" in str(stop.value)
 
 
 def test_frozen_sets_and_restores_and_now_is_noon_utc():

@@ -9,7 +9,7 @@ import yaml
 from gpufleet import cli, engine
 from gpufleet.modules.config import ConfigError
 
-from .helpers import DELETE, TEST_SOURCE, apply_edits, assert_one_line_error, stack_source, validate
+from .helpers import DELETE, TEST_SOURCE, TEST_TODAY, apply_edits, assert_one_line_error, stack_source, validate
 
 SRC = TEST_SOURCE
 
@@ -46,7 +46,7 @@ CASES = [
     ("unknown-top-level-key", "dev", [("gpufleet:clustr", {"version": "1.35"})],
      "gpufleet:clustr", "got unknown key 'gpufleet:clustr'; expected a key allowed here: gpufleet:environment, aws:region, gpufleet:tags"),
     ("version-past-extended-support", "dev", [("gpufleet:cluster.version", "1.31")],
-     "gpufleet:cluster.version", "got '1.31'; expected a Kubernetes version EKS still offers on 2026-12-07 (extended support for 1.31 ended 2026-11-26"),
+     "gpufleet:cluster.version", f"got '1.31'; expected a Kubernetes version EKS still offers on {TEST_TODAY} (extended support for 1.31 ended 2026-11-26"),
     ("tag-env-mismatch", "dev", [("gpufleet:tags.env", "prod")],
      "gpufleet:tags.env", "got 'prod'; expected the stack's environment (dev)"),
     ("prod-public-endpoint", "prod", [("gpufleet:cluster.endpoint", {"public": True, "public_cidrs": ["203.0.113.0/24"]})],

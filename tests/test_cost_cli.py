@@ -33,6 +33,7 @@ def bigger_dev(tmp_path_factory):
     return path
 
 
+@pytest.mark.on_data_day
 def test_json_breakdown(capsys):
     code, out, _ = run(capsys, "dev", "--format", "json")
     doc = json.loads(out)

@@ -97,6 +97,7 @@ def test_work_hours_from_the_schedule():
 
 # ------------------------------------------------------------------ whole stacks, by hand
 
+@pytest.mark.on_data_day
 def test_dev_idle_by_hand_and_under_120():
     """Issue #12: dev idles at most $120 with every add-on running (a t4g.nano NAT instance,
     Graviton spot system nodes, the authenticator log only)."""
@@ -119,6 +120,7 @@ def test_dev_idle_by_hand_and_under_120():
     assert est.monthly["idle"] <= 120
 
 
+@pytest.mark.on_data_day
 def test_dev_plan_idle_with_every_add_on_is_at_most_120(dev_plan):
     cost = next(r for r in dev_plan.reports if r.key == "cost").data
     assert cost["monthly"]["idle"] <= 120
@@ -215,6 +217,7 @@ def test_non_us_east_1_stack_says_its_prices_are_us_east_1():
     assert any("--live-prices" in n for n in est.notes)
 
 
+@pytest.mark.on_data_day
 def test_jark_benchmark_is_about_447_and_dev_is_a_third_of_it():
     spec = importlib.util.spec_from_file_location("jark_cost", ROOT / "benchmarks" / "jark_cost.py")
     mod = importlib.util.module_from_spec(spec)
@@ -229,6 +232,7 @@ def test_jark_benchmark_is_about_447_and_dev_is_a_third_of_it():
 
 # ------------------------------------------------------------------ the first guard: config validation
 
+@pytest.mark.on_data_day
 def test_config_over_budget_fails_before_any_resource():
     raw = edit(raw_config("dev"), "gpufleet:cost.budget_usd", 250)
     with pytest.raises(ConfigError) as exc:

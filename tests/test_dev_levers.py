@@ -22,6 +22,7 @@ def report():
     return benchmark().report(FIXTURE_STACKS)
 
 
+@pytest.mark.on_data_day
 def test_dev_idle_before_and_after_the_levers(report):
     assert report["dev_idle_before"] == pytest.approx(146.26, abs=0.01)  # issue #12's starting figure
     assert report["dev_idle_after"] <= 120

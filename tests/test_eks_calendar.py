@@ -15,7 +15,6 @@ calendar; 14 months of standard support, 12 more of extended, $0.10 and $0.60 pe
 
 from __future__ import annotations
 
-import copy
 from datetime import date, timedelta
 
 import pytest
@@ -32,20 +31,26 @@ from gpufleet.modules.cost.basis import HOURS_PER_MONTH
 from gpufleet.modules.cost.model import estimate
 from gpufleet.project import find
 
-from .conftest import shipped_plan
 from .helpers import FIXTURE_STACKS as SOURCE_STACKS
-from .helpers import STACK_FOLDER, STACKS, TEST_SOURCE, TEST_TODAY, edit, raw_config, render, validate
+from .helpers import DATA_DAY, STACK_FOLDER, STACKS, TEST_SOURCE, TEST_TODAY, edit, raw_config, render, validate
 
 CALENDAR = catalog.load("eks_versions.json")
 VERSIONS = catalog.eks_versions()
 PRICE = CALENDAR["prices_per_cluster_hour_usd"]
-#: every 30 days for two years, and each boundary of the calendar inside that span (the day
+#: every 30 days from the calendar's day to two years past the suite's day (the same span unless
+#: CI's second run moved the day), and each boundary of the calendar inside that span (the day
 #: before, of and after), so a rule that is off by one day shows
-SPAN_END = TEST_TODAY + timedelta(days=731)
+SPAN_START, SPAN_END = DATA_DAY, TEST_TODAY + timedelta(days=731)
 BOUNDARIES = sorted({d + timedelta(days=k) for v in VERSIONS.values()
                      for d in (v.end_of_standard_support, v.end_of_extended_support) for k in (-1, 0, 1)
-                     if TEST_TODAY <= d <= SPAN_END})
-DAYS = sorted({TEST_TODAY + timedelta(days=n) for n in range(0, 731, 30)} | set(BOUNDARIES) | {SPAN_END})
+                     if SPAN_START <= d <= SPAN_END})
+DAYS = sorted({SPAN_START + timedelta(days=n) for n in range(0, (SPAN_END - SPAN_START).days, 30)}
+              | set(BOUNDARIES) | {TEST_TODAY, SPAN_END})
+
+
+#: a day 1.35 and 1.36 are both in standard support (1.36 the newest): tests of moving from one
+#: to the other run on it, whatever the suite's day
+BOTH_STANDARD = VERSIONS["1.36"].released
 
 
 def version_of(stack: str) -> str:
@@ -61,14 +66,15 @@ def control_plane(cfg, on: date):
 
 def test_the_calendar_follows_eks_rules_and_offers_136():
     assert CALENDAR["source"].startswith("Amazon EKS Kubernetes release calendar")
-    assert date.fromisoformat(CALENDAR["date"]) <= TEST_TODAY
+    assert date.fromisoformat(CALENDAR["date"]) == DATA_DAY <= TEST_TODAY
     assert (PRICE["standard"], PRICE["extended"]) == (0.10, 0.60)
     for v in VERSIONS.values():
         assert v.released < v.end_of_standard_support < v.end_of_extended_support, v
         assert 420 <= (v.end_of_standard_support - v.released).days <= 430, v  # 14 months
         assert 365 <= (v.end_of_extended_support - v.end_of_standard_support).days <= 366, v  # 12 more
-    assert eks_support.support("1.36", TEST_TODAY).phase == "standard"
-    assert eks_support.default_version(TEST_TODAY) == "1.36"
+    # on the day the calendar was checked, 1.36 is the newest version and in standard support
+    assert eks_support.support("1.36", DATA_DAY).phase == "standard"
+    assert eks_support.default_version(DATA_DAY) == "1.36"
 
 
 @given(st.dates(min_value=date(2023, 1, 1), max_value=date(2031, 1, 1)), st.sampled_from(sorted(VERSIONS) + ["1.99"]))
@@ -180,7 +186,7 @@ def test_plan_prints_the_warning_on_stderr_and_exits_0(capsys):
 
 # ---------------------------------------------------------------- new stacks start on the newest
 
-@pytest.mark.parametrize("day, expected", [(TEST_TODAY, "1.36"), (date(2026, 5, 1), "1.35")])
+@pytest.mark.parametrize("day, expected", [(DATA_DAY, "1.36"), (date(2026, 5, 1), "1.35")])
 def test_init_starts_on_the_newest_standard_version_of_the_day(tmp_path, capsys, day, expected):
     root = tmp_path / "platform"
     (root / "stacks").mkdir(parents=True)
@@ -193,50 +199,52 @@ def test_init_starts_on_the_newest_standard_version_of_the_day(tmp_path, capsys,
 
 
 def test_replicate_moves_an_old_source_to_the_newest_and_says_so(tmp_path, capsys):
-    root = tmp_path / "platform"
-    (root / "stacks").mkdir(parents=True)
-    (root / "Pulumi.yaml").write_text("name: platform\nruntime: python\nstackConfigDir: stacks\n")
-    text = (SOURCE_STACKS / "Pulumi.dev.yaml").read_text().replace('version: "1.36"', 'version: "1.35"')
-    (root / "stacks" / "Pulumi.dev.yaml").write_text(text)
-    replica = rep.replicate("dev", "dev-eu", "eu-west-1", project=find(root), offline=True, write=False)
-    assert 'version: "1.36"' in replica.text
-    assert ("gpufleet:cluster.version (newest in EKS standard support)", "1.35", "1.36") in [
-        (k, str(a), str(b)) for k, a, b in replica.changes]
-    # --set keeps another offered version
-    kept = rep.replicate("dev", "dev-eu", "eu-west-1", project=find(root), offline=True, write=False,
-                         sets=['cluster.version="1.35"'])
-    assert 'version: "1.35"' in kept.text
+    with clock.frozen(BOTH_STANDARD):  # 1.35 and 1.36 offered, 1.36 the newest, on any suite day
+        root = tmp_path / "platform"
+        (root / "stacks").mkdir(parents=True)
+        (root / "Pulumi.yaml").write_text("name: platform\nruntime: python\nstackConfigDir: stacks\n")
+        text = (SOURCE_STACKS / "Pulumi.dev.yaml").read_text().replace('version: "1.36"', 'version: "1.35"')
+        (root / "stacks" / "Pulumi.dev.yaml").write_text(text)
+        replica = rep.replicate("dev", "dev-eu", "eu-west-1", project=find(root), offline=True, write=False)
+        assert 'version: "1.36"' in replica.text
+        assert ("gpufleet:cluster.version (newest in EKS standard support)", "1.35", "1.36") in [
+            (k, str(a), str(b)) for k, a, b in replica.changes]
+        # --set keeps another offered version
+        kept = rep.replicate("dev", "dev-eu", "eu-west-1", project=find(root), offline=True, write=False,
+                             sets=['cluster.version="1.35"'])
+        assert 'version: "1.35"' in kept.text
 
 
 # ---------------------------------------------------------------- an upgrade moves everything with it
 
 def test_a_version_change_rolls_the_node_groups_and_the_addons_and_the_diff_explains_it():
-    base_raw = edit(raw_config("dev"), "gpufleet:cluster.version", "1.35")
-    base, head = render(base_raw).to_json(), render(raw_config("dev")).to_json()
-    result = guard.compare(base, head)
-    updates = {c.name: c for c in result.of("update")}
-    assert not [c for c in result.of("replace") if c.type in ("aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup")]
-    (cp,) = updates["cluster-eks"].values
-    assert (cp.path, cp.base, cp.head) == ("version", "1.35", "1.36")
-    assert "control-plane upgrade in place" in cp.why and "node groups" in cp.why
-    groups = [r["name"] for r in head["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup"]
-    assert groups  # every node group follows the cluster
-    for name in groups:
-        (v,) = [v for v in updates[name].values if v.path == "version"]
-        assert (v.base, v.head) == ("1.35", "1.36") and "rolling update of the nodes" in v.why
-    addons = [r for r in head["resources"] if r["type"] == "aws:eks/addon:Addon"]
-    moved = [r["name"] for r in addons if r["name"] in updates
-             and any(v.path == "addonVersion" for v in updates[r["name"]].values)]
-    pinned = [r["name"] for r in addons if not str(r["inputs"].get("addonVersion", "")).endswith("-for-1.36")]
-    assert sorted(moved) == sorted(r["name"] for r in addons if r["name"] not in pinned)
-    assert moved  # the unpinned add-ons (all of dev's) follow
+    with clock.frozen(BOTH_STANDARD):  # 1.35 and 1.36 offered, 1.36 the newest, on any suite day
+        base_raw = edit(raw_config("dev"), "gpufleet:cluster.version", "1.35")
+        base, head = render(base_raw).to_json(), render(raw_config("dev")).to_json()
+        result = guard.compare(base, head)
+        updates = {c.name: c for c in result.of("update")}
+        rolled = ("aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup")
+        assert not [c for c in result.of("replace") if c.type in rolled]
+        (cp,) = updates["cluster-eks"].values
+        assert (cp.path, cp.base, cp.head) == ("version", "1.35", "1.36")
+        assert "control-plane upgrade in place" in cp.why and "node groups" in cp.why
+        groups = [r["name"] for r in head["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup"]
+        assert groups  # every node group follows the cluster
+        for name in groups:
+            (v,) = [v for v in updates[name].values if v.path == "version"]
+            assert (v.base, v.head) == ("1.35", "1.36") and "rolling update of the nodes" in v.why
+        addons = [r for r in head["resources"] if r["type"] == "aws:eks/addon:Addon"]
+        moved = [r["name"] for r in addons if r["name"] in updates
+                 and any(v.path == "addonVersion" for v in updates[r["name"]].values)]
+        pinned = [r["name"] for r in addons if not str(r["inputs"].get("addonVersion", "")).endswith("-for-1.36")]
+        assert sorted(moved) == sorted(r["name"] for r in addons if r["name"] not in pinned)
+        assert moved  # the unpinned add-ons (all of dev's) follow
 
 
 def test_a_skipped_minor_version_is_explained_as_refused_by_eks():
-    base = render(edit(raw_config("dev"), "gpufleet:cluster.version", "1.34")).to_json() \
-        if eks_support.support("1.34").offered else None
-    if base is None:
-        pytest.skip("1.34 is no longer offered on the suite's day")
-    result = guard.compare(base, render(raw_config("dev")).to_json())
+    # a day both 1.34 and 1.36 are offered (the rule is EKS's, whatever the day)
+    with clock.frozen(VERSIONS["1.36"].released):
+        base = render(edit(raw_config("dev"), "gpufleet:cluster.version", "1.34")).to_json()
+        result = guard.compare(base, render(raw_config("dev")).to_json())
     (cp,) = {c.name: c for c in result.of("update")}["cluster-eks"].values
     assert cp.why.startswith("EKS refuses this: a control-plane upgrade moves one minor version at a time (1.34 -> 1.35")

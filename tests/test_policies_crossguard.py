@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import grpc
+import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2 as proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
@@ -77,6 +78,7 @@ def offline_verdicts(records, config: dict) -> set[tuple[str, str, str]]:
     return {(v.policy, v.level, v.message) for v in offline.run(records, config)}
 
 
+@pytest.mark.on_data_day
 def test_crossguard_and_offline_agree_on_a_noncompliant_stack():
     """The prod foundation (training on-demand) judged with dev's config file: many rules
     fire, identically on both paths."""
@@ -93,6 +95,7 @@ def test_crossguard_and_offline_agree_on_a_noncompliant_stack():
     assert ("no-spot-for-prod-inference", "mandatory") not in {(p, lvl) for p, lvl, _ in crossguard}
 
 
+@pytest.mark.on_data_day
 def test_crossguard_and_offline_agree_on_the_shipped_dev_stack(dev_plan):
     config = json.loads((FIXTURE_POLICY_CONFIG / "dev.json").read_text())
     assert crossguard_verdicts(dev_plan.resources, config) == offline_verdicts(dev_plan.resources, config) == set()

@@ -7,14 +7,14 @@ ConfigMap, the node groups), and the ``--policy-pack-config`` files match the st
 from __future__ import annotations
 
 import copy
-
 import json
 
+import pytest
 import yaml
+from gpufleet.modules.cost.pricing import bundled
 
 from gpufleet import cli
 from gpufleet.reports.policy import load_pack, pack_config, violations
-from gpufleet.modules.cost.pricing import bundled
 
 from .conftest import shipped_plan
 from .helpers import FIXTURE_POLICY_CONFIG, STACKS, raw_config, render
@@ -122,6 +122,7 @@ def test_policy_pack_config_files_match_the_stacks(capsys):
         assert config["single-nat-outside-prod"]["environment"] == stack
 
 
+@pytest.mark.on_data_day
 def test_policy_command_prints_the_verdicts(capsys):
     assert cli.main(["policy", "staging"]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -168,6 +168,7 @@ def test_crossguard_proxies_and_unknown_values():
 
 # ---- the offline runner ----
 
+@pytest.mark.on_data_day
 def test_offline_runner_levels_and_config():
     recs = foundation()
     found = offline.run(recs, {"gpu-pool-scale-to-zero": {"alwaysOnPools": ["infer-l40s"]}})

@@ -18,6 +18,9 @@ from gpufleet.reports import policy as report_mod
 from .helpers import FIXTURE_ROOT, STACK_FOLDER, raw_config, render
 from .test_policy_report import REASON, SPOT_RULE, on_demand_training, set_suppress
 
+#: expectations of the fixture stacks on the data's day: every policy passing, no EKS warning (conftest.py)
+pytestmark = pytest.mark.on_data_day
+
 
 def _copy(tmp_path, name: str):
     """A copy of the fixture project whose dev stack runs its training pool on-demand (a

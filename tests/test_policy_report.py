@@ -18,6 +18,9 @@ from .conftest import shipped_plan
 from .helpers import FIXTURE_ROOT, ROOT, STACK_FOLDER, edit, raw_config
 from .policy_support import foundation, offline, pack
 
+#: expectations of the fixture stacks on the data's day: every policy passing, no EKS warning (conftest.py)
+pytestmark = pytest.mark.on_data_day
+
 SPOT_RULE = "spot-for-training-outside-prod"
 REASON = "on-demand while checkpoint restarts are tested (PLAT-123)"
 

@@ -242,6 +242,7 @@ def test_diff_of_saved_plans_needs_no_project(user_project, tmp_path, capsys):
 
 # ---------------------------------------------------------------- S3 grants (issue #13, 2)
 
+@pytest.mark.on_data_day
 def test_a_team_the_explicit_grants_leave_out_is_a_warning(user_project, capsys):
     stacks = user_project / "infra" / "stacks"
     teams = load_document((stacks / "Pulumi.prod.yaml").read_text())["config"]["gpufleet:teams"]

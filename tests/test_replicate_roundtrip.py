@@ -137,15 +137,16 @@ def test_the_replicas_name_must_say_the_sources_environment(proj, capsys, new, m
 
 
 def test_set_values_take_the_files_style(proj, capsys):
+    oldest = eks_support.offered_versions()[0]  # the suite's day's oldest: not the source's version
     code, _, err = replicate(capsys, proj, "prod", "prod-west", "--region", "us-west-2", "--offline",
                              "--set", "cost.emails=[ops@example.com, finops@example.com]",
                              "--set", "cluster.admin_arns=[arn:aws:iam::444455556666:role/Ops]",
-                             "--set", 'cluster.version="1.34"')
+                             "--set", f'cluster.version="{oldest}"')
     assert code == 0, err
     text = (proj / "stacks" / "Pulumi.prod-west.yaml").read_text()
     assert "    emails: [ops@example.com, finops@example.com]\n" in text  # flow, as it was
     assert "    admin_arns:\n      - arn:aws:iam::444455556666:role/Ops\n" in text  # block, as it was
-    assert '    version: "1.34"\n' in text  # quoted, as it was
+    assert f'    version: "{oldest}"\n' in text  # quoted, as it was
 
 
 networks = st.builds(lambda a, b, p: ipaddress.IPv4Network((f"10.{a}.{b}.0", p), strict=False),

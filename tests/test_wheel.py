@@ -243,6 +243,7 @@ def _clean_venv(tmp: Path, wheel: Path) -> tuple[Path, Path]:
     return python, site
 
 
+@pytest.mark.on_data_day
 @pytest.mark.slow
 def test_the_wheel_installs_one_package_that_runs_a_project_of_its_own(tmp_path):
     from importlib.metadata import version

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import FIXTURE_ROOT, STACK_FOLDER, edit, raw_config, stack_source
+from .helpers import DAYS_AHEAD_ENV, FIXTURE_ROOT, STACK_FOLDER, edit, raw_config, stack_source
 from .workflows_support import ROOT, index, load, pr_flow_doc, run_step, step
 
 
@@ -96,7 +96,10 @@ def test_the_required_status_sums_up_every_stacks_check(tmp_path, changes, check
 def test_ci_runs_the_tests_then_checks_the_projects_stacks():
     commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
                 if line.strip().startswith("./run")]
-    assert commands == ["./run test", "./run check --all"]
+    assert commands == ["./run test", "./run check --all"]  # the suite, then the project's stacks
+    moved = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line.strip().endswith("./run test") and line.strip() != "./run test"]
+    assert moved == [f"{DAYS_AHEAD_ENV}=400 ./run test"]  # and the suite again, 400 days ahead (issue 18)
     assert "set -euo pipefail" in (ROOT / ".ci" / "run").read_text()  # a failing test stops CI before the check
 
 

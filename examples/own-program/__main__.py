@@ -35,7 +35,7 @@ BASE = StackConfig(
     tags=CostTags(team="ml-infra", cost_center="cc-ml-0420", env="dev", project="ml-infra"),
     network=NetworkConfig(cidr="10.42.0.0/16", azs=["us-east-1a", "us-east-1b"], nat="instance"),
     cluster=ClusterConfig(
-        version="1.35",
+        version="1.36",
         endpoint=EndpointConfig(public=True, public_cidrs=["203.0.113.0/24"]),
         admin_arns=["arn:aws:iam::111122223333:role/PlatformAdmin"],
         deployer_arn="arn:aws:iam::111122223333:role/ml-infra-deploy-dev",
