@@ -17,6 +17,7 @@ zsh) with ``argcomplete`` installed.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib
 import os
@@ -67,6 +68,12 @@ def _finish(p: argparse.ArgumentParser, examples: Sequence[tuple[str, str]]) -> 
 
 
 def parser() -> argparse.ArgumentParser:
+    """gpufleet's argument parser (built once per process: parsing never changes it)."""
+    return _parser()
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gpufleet", description=__doc__.splitlines()[0],
                                 epilog=epilog(TOP_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-C", "--cwd", metavar="DIR", default=None,
@@ -86,6 +93,13 @@ def parser() -> argparse.ArgumentParser:
                     for action_name, child in action.choices.items():
                         _finish(child, getattr(module, "ACTION_EXAMPLES", {}).get(action_name, ()))
     return p
+
+
+def _current(func):
+    """A command's function as its module has it now (the parser, built once, holds the one it
+    saw then: a module's ``run`` replaced since, by a test, is the one that runs)."""
+    module = sys.modules.get(getattr(func, "__module__", ""), None)
+    return getattr(module, getattr(func, "__name__", ""), func) if module is not None else func
 
 
 def _complete(p: argparse.ArgumentParser) -> None:
@@ -145,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise exit_codes.BadInputError(f"-C {args.cwd}: no such directory")
             os.chdir(args.cwd)  # like pulumi -C / git -C: relative paths and the project are DIR's
         clock.today()  # a GPUFLEET_TODAY that is not a date ends the command before it starts (exit 2)
-        return args.func(args)
+        return _current(args.func)(args)
     except Exception as exc:  # noqa: BLE001 - every error ends a command with one line and its exit code
         code = exit_codes.classify(exc)
         print(f"error: {message(exc, code)}", file=sys.stderr)

@@ -93,9 +93,27 @@ def guard_figure(cfg: "StackConfig", spot_discount: float, prices: "PriceTable |
 def break_even_discount(cfg: "StackConfig", budget: float) -> float | None:
     """The smallest spot discount at which the guards' figure fits ``budget`` (None: not even
     spot for free would do; root volumes and EFS throughput do not get cheaper with spot)."""
-    if guard_figure(cfg, 1.0).total > budget:
+    free, full = guard_figure(cfg, 1.0).total, guard_figure(cfg, 0.0).total
+    if free > budget:
         return None
+
+    def total(discount: float) -> float:
+        # with bundled prices spot is on-demand minus the discount, so the figure is the line
+        # between its two ends; the bisection on the line ends in the same 2**-30 bracket as
+        # one on the figure when the figure crosses the budget inside it (checked below), and
+        # costs 2 figures instead of 30 (observed spot prices can bend it: then the figure's own)
+        return full + (free - full) * discount
+
     lo, hi = 0.0, 1.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        if total(mid) > budget:
+            lo = mid
+        else:
+            hi = mid
+    if guard_figure(cfg, hi).total <= budget and (lo == 0.0 or guard_figure(cfg, lo).total > budget):
+        return hi
+    lo, hi = 0.0, 1.0  # not a line: search the figure itself
     for _ in range(30):
         mid = (lo + hi) / 2
         if guard_figure(cfg, mid).total > budget:
