@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 
 from gpufleet import cli
-from gpufleet.modules import config as stack_config
+from gpufleet.modules import user_files
 
 from .helpers import stack_path
 
@@ -191,9 +191,11 @@ def assert_message(exc: BaseException, source: str, key_path: str, fragments: tu
 
 @pytest.fixture(params=LOADERS)
 def loader(request, monkeypatch):
-    if request.param not in stack_config._LOADERS:
+    if request.param not in user_files._LOADERS:
         pytest.skip("PyYAML was built without libyaml")
-    monkeypatch.setattr(stack_config, "YAML_LOADER", request.param)
+    # the reader's own default (modules/user_files.parse_yaml reads it at each call), not a
+    # copy another module imported
+    monkeypatch.setattr(user_files, "YAML_LOADER", request.param)
     return request.param
 
 
