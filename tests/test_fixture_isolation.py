@@ -136,7 +136,19 @@ def test_replicating_and_growing_the_users_stacks_leaves_the_suites_fixtures_as_
 
 
 @pytest.mark.slow
-def test_the_suite_of_a_checkout_with_grown_stacks_collects_and_passes_as_before(tmp_path, capsys):
+def _this_sessions_collection(session: pytest.Session) -> list[str] | None:
+    """The test ids this session collected, when it collected the whole suite (no -k, -m or
+    --deselect, every test module): what a pristine checkout's own collection is, without
+    collecting it again in a new process; None otherwise."""
+    option = session.config.option
+    if option.keyword or option.markexpr or getattr(option, "deselect", None):
+        return None
+    if {item.path for item in session.items} != set(TESTS.glob("test_*.py")):
+        return None
+    return sorted(item.nodeid for item in session.items)
+
+
+def test_the_suite_of_a_checkout_with_grown_stacks_collects_and_passes_as_before(tmp_path, capsys, request):
     """End to end: a copy of the repository whose stack folder gets the README's replicate and a new
     pool and team in prod. Its suite collects exactly the tests a pristine copy collects (no
     test is parametrised by the user's stacks), and the tests the issue saw fail on such a
@@ -159,7 +171,7 @@ def test_the_suite_of_a_checkout_with_grown_stacks_collects_and_passes_as_before
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return sorted(line for line in result.stdout.splitlines() if "::" in line)
 
-    pristine = collected()
+    pristine = _this_sessions_collection(request.session) or collected()
     assert len(pristine) > 500
     _use_the_checkout_like_project(checkout, capsys)
     assert (checkout / STACK_FOLDER / "Pulumi.prod-west.yaml").is_file()
