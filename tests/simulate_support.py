@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gpufleet import simulate_stack
+import pytest
 from gpufleet.modules.simulate import engine, report
 from gpufleet.modules.simulate.platform import Assumptions, Platform
 from gpufleet.modules.simulate.trace import Trace, from_rows
+
+from gpufleet import simulate_stack
 
 from .conftest import shipped_plan
 from .helpers import apply_edits, render
@@ -51,3 +53,11 @@ def by_name(result: engine.Result) -> dict[str, Any]:
 
 def summary(result: engine.Result) -> dict[str, Any]:
     return report.summarize(result)
+
+
+@pytest.fixture
+def shipped(monkeypatch):
+    """Shipped stacks rendered once per session (the command renders on every call)."""
+    real = simulate_stack.render
+    monkeypatch.setattr(simulate_stack, "render",
+                        lambda loaded: plan(loaded.stack) if loaded.name == loaded.stack else real(loaded))

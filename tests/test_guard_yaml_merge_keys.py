@@ -19,9 +19,8 @@ from gpufleet.modules import config as stack_config
 from gpufleet.modules.config import ConfigError
 from gpufleet.replicate_yaml import load_document
 
-from gpufleet.modules import user_files
 
-from .hostile_support import LOADERS, never_render  # noqa: F401 (fixture)
+from .hostile_support import loader, never_render  # noqa: F401 (fixtures)
 from .hostile_support import run
 from .helpers import ROOT, stack_path
 
@@ -37,15 +36,6 @@ def expected(path: Path, line: int = LINE, column: int = 7, where: str = "gpufle
     return (f"{path}: line {line}: got a YAML merge key (<<) at {where} (column {column}); expected each key "
             f"written out: {RULE} (YAML readers disagree on which merged value wins: PyYAML, ruamel and Pulumi "
             f"could each read another size)")
-
-
-@pytest.fixture(params=LOADERS)
-def loader(request, monkeypatch):
-    """Both PyYAML parsers (libyaml and pure Python), as the reader of user files uses them."""
-    if request.param not in user_files._LOADERS:
-        pytest.skip("PyYAML was built without libyaml")
-    monkeypatch.setattr(user_files, "YAML_LOADER", request.param)
-    return request.param
 
 
 @pytest.fixture

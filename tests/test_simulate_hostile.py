@@ -10,7 +10,6 @@ event loop's budget, and property tests of the number, time and option parsers.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -18,17 +17,15 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from gpufleet.modules.simulate import alibaba, engine, limits
+from gpufleet.modules.simulate.trace import DONE, TraceError, _number, read_native
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpufleet import simulate_stack
 from gpufleet.cli import main
 from gpufleet.commands import simulate as command
-from gpufleet.modules.simulate import alibaba, engine, limits, render, report
-from gpufleet.modules.simulate.shapes import analyse
-from gpufleet.modules.simulate.trace import DONE, TraceError, _number, read_native
 
-from .simulate_support import TRACES, jobs, plan, platform, run
+from .simulate_support import TRACES, jobs, plan, platform, run, shipped  # noqa: F401 (fixture)
 
 #: a hang guard, not a speed target: each case takes well under a second
 SECONDS = 20.0
@@ -74,7 +71,7 @@ CASES = [
          f"from the trace start (a number >= 0), {TEN_YEARS}"),
     Case("run-1e12", f"{NATIVE}\na,0,1e12,research,1\n",
          f"line 2: run: got '1e12'; expected seconds of work (a number > 0), {TEN_YEARS}"),
-    Case("run-1e308", f"{NATIVE}\na,0,1e308,research,1\n", f"line 2: run: got '1e308'; expected seconds of work"),
+    Case("run-1e308", f"{NATIVE}\na,0,1e308,research,1\n", "line 2: run: got '1e308'; expected seconds of work"),
     Case("submit-inf", f"{NATIVE}\na,inf,60,research,1\n", "line 2: submit: got 'inf'"),
     Case("submit-nan", f"{NATIVE}\na,nan,60,research,1\n",
          "line 2: submit: got 'nan'; expected seconds from the trace start (a number >= 0)"),
@@ -200,7 +197,7 @@ CASES = [
     Case("alibaba-creation-1e12", pod(creation_time="1e12", deletion_time="1e12", scheduled_time="1e12"),
          f"line 2: creation_time: got '1e12'; expected seconds from the trace start (a number >= 0), {TEN_YEARS}"),
     Case("alibaba-deletion-5000-digits", pod(deletion_time=DIGITS),
-         f"line 2: deletion_time: got '999"),
+         "line 2: deletion_time: got '999"),
     Case("alibaba-runs-past-10-years", pod(creation_time="310000000", scheduled_time="300000000",
                                            deletion_time="315000000"),
          "line 2: deletion_time: got '315000000'; expected seconds from the trace start; the pod's run (deletion "
@@ -240,99 +237,6 @@ def test_the_team_must_be_a_team_of_the_compared_stack_too(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1, err
     assert f"{path}: line 3: team: got 'applied'; expected a team of both dev (research, applied) and " \
            "dev + teams[1].name=ops (research, ops)" in err
-
-
-# ---------------------------------------------------------------- multi-model and unknown models
-
-def _alibaba(tmp_path: Path, *rows: tuple[str, str]) -> Path:
-    """A pod list with one 1-GPU BE pod per (name, gpu_spec)."""
-    path = tmp_path / "pods.csv"
-    path.write_text(f"{ALIBABA_HEADER}\n" + "".join(f"{name},1000,1024,1,1000,{spec},BE,Running,0,600,0\n"
-                                                     for name, spec in rows))
-    return path
-
-
-def test_a_multi_model_gpu_spec_is_any_of_these(tmp_path):
-    path = _alibaba(tmp_path, ("v100", "V100M16|V100M32"), ("either", "T4|A10"), ("or-any", "T4|P100"))
-    trace = alibaba.read(path, teams=["research"])
-    by = {j.name: j.shape.gpu_model for j in trace.jobs}
-    # both V100s are the catalog's v100-32gb; T4|A10 is either model; P100 is any GPU, so T4|P100 is any
-    assert by == {"v100": "v100-32gb", "either": "a10g-24gb|t4-16gb", "or-any": None}
-    assert trace.warnings == []
-
-
-def test_a_job_of_several_models_may_run_on_a_node_of_either():
-    plat = platform("prod")
-    by_team = {q.team: q for q in plat.queues.values()}
-
-    def pools(model: str) -> list[str]:
-        shape = jobs({"submit": 0, "run": 60, "team": "applied", "gpus": 0.1, "gpu_model": model, "cpu": 1,
-                      "memory_gib": 2}).jobs[0].shape
-        return [plat.pools[i].name for i in analyse(shape, plat, by_team).pools]
-
-    assert pools("a100-40gb") == ["mig-a100"] and pools("l40s-48gb") == ["infer-l40s"]
-    assert pools("a100-40gb|l40s-48gb") == ["mig-a100", "infer-l40s"]
-    many = jobs(*({"name": f"j{i}", "submit": 0, "run": 3600, "team": "applied", "gpus": 0.1,
-                   "gpu_model": "l40s-48gb|a100-40gb", "cpu": 1, "memory_gib": 2} for i in range(300)))
-    doc = report.summarize(run(plat, many, audit=False))
-    assert doc["outcomes"]["completed"] == 300
-    used = {p for p, v in doc["pools"].items() if v["gpu_hours"]["allocated"] > 0}
-    assert used == {"mig-a100", "infer-l40s"}  # the MIG slices first (the queue's order), then the L40S nodes
-
-
-def test_a_job_of_models_no_pool_has_never_runs_naming_them():
-    plat = platform("prod")
-    result = run(plat, jobs({"name": "old", "submit": 0, "run": 60, "team": "applied", "gpus": 1,
-                             "gpu_model": "t4-16gb|a10g-24gb"}), audit=False)
-    reason = result.jobs[0].reason
-    assert "infer-l40s: node affinity gpufleet.io/gpu in (a10g-24gb, t4-16gb): the pool's nodes are l40s-48gb" in reason
-
-
-def test_an_unknown_gpu_model_runs_on_any_gpu_with_a_counted_warning_in_text_and_json(tmp_path):
-    path = _alibaba(tmp_path, ("x1", "X9"), ("x2", "X9"), ("x3", "X9"), ("mixed", "V100M32|X9"), ("known", "T4"))
-    trace = alibaba.read(path, teams=["research", "applied"])
-    by = {j.name: j.shape.gpu_model for j in trace.jobs}
-    assert by == {"x1": None, "x2": None, "x3": None, "mixed": "v100-32gb", "known": "t4-16gb"}
-    messages = [w["message"] for w in trace.warnings]
-    assert messages == ["3 jobs asked for an unknown GPU model X9: run on any GPU (--gpu-map X9=MODEL maps it)",
-                        "1 jobs asked for an unknown GPU model X9 (gpu_spec V100M32|X9): run on v100-32gb "
-                        "(--gpu-map X9=MODEL maps it)"]
-    assert trace.warnings[0] | {"message": None} == {"kind": "unknown_gpu_model", "value": "X9", "jobs": 3,
-                                                     "runs_on": "any", "message": None}
-    doc = report.summarize(run(platform("dev"), trace, audit=False))
-    assert json.loads(render.to_json(doc))["warnings"] == trace.warnings
-    assert "warning: 3 jobs asked for an unknown GPU model X9: run on any GPU" in render.text(doc)
-    assert "warning: 3 jobs asked for an unknown GPU model X9" in render.text(doc, markdown=True)
-    mapped = alibaba.read(path, teams=["research"], gpu_map={"X9": "l4-24gb"})
-    assert mapped.warnings == []
-    assert {j.name: j.shape.gpu_model for j in mapped.jobs} == {"x1": "l4-24gb", "x2": "l4-24gb", "x3": "l4-24gb",
-                                                                "mixed": "l4-24gb|v100-32gb", "known": "t4-16gb"}
-
-
-@pytest.fixture
-def shipped(monkeypatch):
-    """Shipped stacks rendered once per session (the command renders on every call)."""
-    real = simulate_stack.render
-    monkeypatch.setattr(simulate_stack, "render",
-                        lambda loaded: plan(loaded.stack) if loaded.name == loaded.stack else real(loaded))
-
-
-def test_the_cli_report_counts_the_unknown_model_warning(tmp_path, shipped, capsys):
-    path = _alibaba(tmp_path, ("x1", "X9"), ("x2", "X9"), ("x3", "X9"))
-    assert main(["simulate", "dev", "--trace", str(path)]) == 0
-    assert "warning: 3 jobs asked for an unknown GPU model X9: run on any GPU" in capsys.readouterr().out
-    assert main(["simulate", "dev", "--trace", str(path), "--format", "json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert [(w["value"], w["jobs"]) for w in doc["warnings"]] == [("X9", 3)]
-
-
-def test_a_native_gpu_model_may_name_several_and_each_must_be_known(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text(f"{NATIVE},gpu_model\na,0,60,research,1,l40s-48gb|a100-40gb\nb,0,60,research,1,a100-40gb|any\n")
-    assert [j.shape.gpu_model for j in read_native(path).jobs] == ["a100-40gb|l40s-48gb", None]
-    path.write_text(f"{NATIVE},gpu_model\na,0,60,research,1,a100-40gb|h800\n")
-    with pytest.raises(TraceError, match="line 2: gpu_model: got 'a100-40gb|h800'; expected a catalog GPU model"):
-        read_native(path)
 
 
 # ---------------------------------------------------------------- size and work, bounded
